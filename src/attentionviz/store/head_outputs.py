@@ -1,0 +1,75 @@
+"""Per-head derived outputs inside a finished run: layouts, metrics, fidelity.
+
+    heads/layers.3.heads.5/
+        tsne.2d.npy        float32 [2N, 2]: rows 0..N-1 queries, N..2N-1 keys (token order)
+        tsne.2d.json       how it was made: normalisation, parameters, seconds, quality
+        metrics.json       head metrics (entropy, positional scores, norms, ...)
+        fidelity.json      Spearman rho of q.k against q-k distance, per space
+
+Every file is written atomically, one at a time, so an interrupted `embed` resumes head by head
+and a reader never sees half a layout.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from attentionviz.errors import RunNotFound
+from attentionviz.store import names
+from attentionviz.store.atomic import read_json, write_json, write_npy
+
+LAYOUT_METHODS = ("tsne", "umap", "pca")
+
+
+def layout_path(run_dir: Path, layer: int, head: int, method: str, dim: int) -> Path:
+    return names.head_dir(run_dir, layer, head) / names.layout_file(method, dim)
+
+
+def save_layout(
+    run_dir: Path, layer: int, head: int, method: str, dim: int, coords: np.ndarray, meta: dict[str, Any]
+) -> None:
+    """Store one layout, [2N, dim] float32, and its metadata (the .npy lands last)."""
+    if coords.ndim != 2 or coords.shape[1] != dim:
+        raise ValueError(f"layout must be [2N, {dim}], got {coords.shape}")
+    path = layout_path(run_dir, layer, head, method, dim)
+    write_json(path.with_suffix(".json"), meta)
+    write_npy(path, coords.astype(np.float32, copy=False))
+
+
+def load_layout(run_dir: Path, layer: int, head: int, method: str, dim: int) -> np.ndarray:
+    path = layout_path(run_dir, layer, head, method, dim)
+    if not path.exists():
+        raise RunNotFound(
+            f"no {method} {dim}D layout for layer {layer} head {head}; "
+            f"compute it with `attentionviz embed {run_dir} --layouts {method} --dims {dim}`"
+        )
+    return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+def load_layout_meta(run_dir: Path, layer: int, head: int, method: str, dim: int) -> dict[str, Any]:
+    path = layout_path(run_dir, layer, head, method, dim).with_suffix(".json")
+    return dict(read_json(path)) if path.exists() else {}
+
+
+def available_layouts(run_dir: Path, layer: int, head: int) -> list[tuple[str, int]]:
+    """(method, dim) pairs whose layout file exists for this head."""
+    folder = names.head_dir(run_dir, layer, head)
+    found = []
+    for method in LAYOUT_METHODS:
+        for dim in (2, 3):
+            if (folder / names.layout_file(method, dim)).exists():
+                found.append((method, dim))
+    return found
+
+
+def save_head_json(run_dir: Path, layer: int, head: int, name: str, data: dict[str, Any]) -> None:
+    """Store `metrics`, `fidelity` or another small per-head record as `{name}.json`."""
+    write_json(names.head_dir(run_dir, layer, head) / f"{name}.json", data)
+
+
+def load_head_json(run_dir: Path, layer: int, head: int, name: str) -> dict[str, Any] | None:
+    path = names.head_dir(run_dir, layer, head) / f"{name}.json"
+    return dict(read_json(path)) if path.exists() else None

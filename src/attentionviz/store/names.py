@@ -1,0 +1,58 @@
+"""Stable dotted names for everything a run folder holds.
+
+The same names are used in the store, the HTTP routes and the frontend (as in TransformerLens):
+
+    layers.3.q            post-rotary queries of layer 3          [n_heads, n_tokens, head_dim]
+    layers.3.k            post-rotary keys, one set per KV head   [n_kv_heads, n_tokens, head_dim]
+    layers.3.q_pre_rope   queries before rotary encoding (opt-in) [n_heads, n_tokens, head_dim]
+    layers.3.k_pre_rope   keys before rotary encoding (opt-in)    [n_kv_heads, n_tokens, head_dim]
+    layers.3.v_norm       L2 norm of each value vector            [n_kv_heads, n_tokens]
+    layers.3.attention    every sequence's attention, flattened   [n_heads, sum(len_s ** 2)]
+    layers.3.heads.5      one head's derived outputs (layouts, metrics, fidelity)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+MANIFEST = "manifest.json"
+TOKENS = "tokens.parquet"
+SEQUENCES = "sequences.parquet"
+CAPTURE_DIR = "capture"
+HEADS_DIR = "heads"
+IMAGES_DIR = "images"
+BUILD_STATE = "build-state.json"
+
+CAPTURED_ARRAYS = ("q", "k", "q_pre_rope", "k_pre_rope", "v_norm", "attention")
+
+
+def array_name(layer: int, kind: str) -> str:
+    """`layers.{layer}.{kind}`, e.g. `layers.3.q`."""
+    if kind not in CAPTURED_ARRAYS:
+        raise ValueError(f"unknown captured array kind {kind!r}; expected one of {CAPTURED_ARRAYS}")
+    return f"layers.{layer}.{kind}"
+
+
+def array_path(run_dir: Path, name: str) -> Path:
+    return run_dir / CAPTURE_DIR / f"{name}.npy"
+
+
+def head_name(layer: int, head: int) -> str:
+    """`layers.{layer}.heads.{head}`."""
+    return f"layers.{layer}.heads.{head}"
+
+
+def head_dir(run_dir: Path, layer: int, head: int) -> Path:
+    return run_dir / HEADS_DIR / head_name(layer, head)
+
+
+def layout_file(method: str, dim: int) -> str:
+    """File name of one layout inside a head folder, e.g. `tsne.2d.npy`."""
+    return f"{method}.{dim}d.npy"
+
+
+def staging_dir(run_dir: Path) -> Path:
+    """Where a build writes until it is complete; renamed onto `run_dir` at the end."""
+    return run_dir.with_name(run_dir.name + ".partial")

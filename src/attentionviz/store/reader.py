@@ -1,0 +1,210 @@
+"""Read a finished run folder: `attentionviz.open(path)` -> Run; `run.head(l, h)` -> Head.
+
+Arrays come back as read-only memory maps, so opening a run costs nothing and a head costs only
+the pages it touches.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from attentionviz.errors import AttentionVizError, RunNotFound
+from attentionviz.store import head_outputs, names
+from attentionviz.store.manifest import Manifest, load_manifest
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The facts about a run that every view needs."""
+
+    model: str
+    architecture: str
+    corpus: str
+    kind: str  # "text" | "image"
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    n_tokens: int
+    n_sequences: int
+    kv_map: tuple[int, ...]
+    has_pre_rope: bool
+
+
+class Run:
+    """A finished run folder. Cheap to open; every array is loaded on demand."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.manifest: Manifest = load_manifest(self.path)
+
+    def __repr__(self) -> str:
+        i = self.info
+        return (
+            f"<Run {self.path} model={i.model!r} {i.layers}x{i.heads} heads "
+            f"({i.kv_heads} kv) {i.n_tokens} tokens in {i.n_sequences} {'images' if i.kind == 'image' else 'sequences'}>"
+        )
+
+    @functools.cached_property
+    def info(self) -> RunInfo:
+        m = self.manifest
+        return RunInfo(
+            model=m.model.id,
+            architecture=m.model.architecture,
+            corpus=m.corpus.source,
+            kind=m.kind,
+            layers=m.n_layers,
+            heads=m.n_heads,
+            kv_heads=m.n_kv_heads,
+            head_dim=m.head_dim,
+            n_tokens=m.n_tokens,
+            n_sequences=m.n_sequences,
+            kv_map=m.kv_map,
+            has_pre_rope=names.array_name(0, "q_pre_rope") in m.arrays,
+        )
+
+    @functools.cached_property
+    def tokens(self) -> pd.DataFrame:
+        """One row per token (global token index = row): token, token_id, sequence, position, ..."""
+        import pandas as pd
+
+        return pd.read_parquet(self.path / names.TOKENS)
+
+    @functools.cached_property
+    def sequences(self) -> pd.DataFrame:
+        """One row per sequence: text, n_tokens, token_start, attn_offset, document, window, source."""
+        import pandas as pd
+
+        return pd.read_parquet(self.path / names.SEQUENCES)
+
+    @functools.cached_property
+    def metrics(self) -> pd.DataFrame:
+        """Every head's metrics in one table (a row per head that has been embedded)."""
+        import pandas as pd
+
+        rows = []
+        for layer in range(self.info.layers):
+            for head in range(self.info.heads):
+                record = head_outputs.load_head_json(self.path, layer, head, "metrics")
+                if record is not None:
+                    rows.append({"layer": layer, "head": head, **record})
+        return pd.DataFrame(rows)
+
+    def head(self, layer: int, head: int) -> Head:
+        self._check_index(layer, head)
+        return Head(self, layer, head)
+
+    def heads(self) -> list[Head]:
+        return [Head(self, layer, head) for layer in range(self.info.layers) for head in range(self.info.heads)]
+
+    def array(self, name: str) -> np.ndarray:
+        """A captured array by dotted name (`layers.3.q`), memory-mapped read-only."""
+        return _load_array(self.path, name)
+
+    def _check_index(self, layer: int, head: int) -> None:
+        info = self.info
+        if not 0 <= layer < info.layers:
+            raise RunNotFound(f"layer {layer} is out of range: this run has layers 0..{info.layers - 1}")
+        if not 0 <= head < info.heads:
+            raise RunNotFound(f"head {head} is out of range: this run has heads 0..{info.heads - 1}")
+
+    def sequence_bounds(self, seq: int) -> tuple[int, int, int]:
+        """(first token index, length, attention offset) of sequence `seq`."""
+        n = self.info.n_sequences
+        if not 0 <= seq < n:
+            raise RunNotFound(f"sequence {seq} is out of range: this run has sequences 0..{n - 1}")
+        row = self.sequences.iloc[seq]
+        return int(row["token_start"]), int(row["n_tokens"]), int(row["attn_offset"])
+
+
+class Head:
+    """One attention head of a run: its queries, its KV group's keys, its attention and layouts."""
+
+    def __init__(self, run: Run, layer: int, head: int) -> None:
+        self.run = run
+        self.layer = layer
+        self.head = head
+        self.kv_head = run.info.kv_map[head]
+
+    def __repr__(self) -> str:
+        return f"<Head layer={self.layer} head={self.head} kv_head={self.kv_head} of {self.run.path}>"
+
+    @property
+    def name(self) -> str:
+        return names.head_name(self.layer, self.head)
+
+    def queries(self, *, pre_rope: bool = False) -> np.ndarray:
+        """[n_tokens, head_dim] queries as the model multiplied them (post-rotary by default)."""
+        kind = "q_pre_rope" if pre_rope else "q"
+        return self._captured(kind)[self.head]
+
+    def keys(self, *, pre_rope: bool = False) -> np.ndarray:
+        """[n_tokens, head_dim] keys of this head's KV group."""
+        kind = "k_pre_rope" if pre_rope else "k"
+        return self._captured(kind)[self.kv_head]
+
+    def value_norms(self) -> np.ndarray:
+        """[n_tokens] L2 norm of each token's value vector in this head's KV group."""
+        return self._captured("v_norm")[self.kv_head]
+
+    def attention(self, seq: int) -> np.ndarray:
+        """[len, len] the model's own attention for sequence `seq` (rows: queries)."""
+        _, length, offset = self.run.sequence_bounds(seq)
+        flat = self._captured("attention")[self.head]
+        return np.asarray(flat[offset : offset + length * length]).reshape(length, length)
+
+    def layout(self, method: str, dim: int = 2) -> np.ndarray:
+        """[2N, dim] layout: rows 0..N-1 the queries, N..2N-1 the keys, in token order."""
+        if method not in head_outputs.LAYOUT_METHODS:
+            raise RunNotFound(f"unknown layout {method!r}; choose one of {', '.join(head_outputs.LAYOUT_METHODS)}")
+        if dim not in (2, 3):
+            raise RunNotFound(f"layouts are 2D or 3D, not {dim}D")
+        return head_outputs.load_layout(self.run.path, self.layer, self.head, method, dim)
+
+    def layouts(self) -> list[tuple[str, int]]:
+        """(method, dim) of every layout computed for this head."""
+        return head_outputs.available_layouts(self.run.path, self.layer, self.head)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return head_outputs.load_head_json(self.run.path, self.layer, self.head, "metrics") or {}
+
+    @property
+    def fidelity(self) -> dict[str, Any]:
+        return head_outputs.load_head_json(self.run.path, self.layer, self.head, "fidelity") or {}
+
+    def _captured(self, kind: str) -> np.ndarray:
+        name = names.array_name(self.layer, kind)
+        if name not in self.run.manifest.arrays:
+            hint = " (build with --pre-rope to keep them)" if "pre_rope" in kind else ""
+            raise RunNotFound(f"this run has no {name}{hint}")
+        return self.run.array(name)
+
+
+@functools.lru_cache(maxsize=256)
+def _load_cached(path: str, mtime_ns: int) -> np.ndarray:
+    return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+def _load_array(run_dir: Path, name: str) -> np.ndarray:
+    path = names.array_path(run_dir, name)
+    try:
+        stat = path.stat()
+        return _load_cached(str(path), stat.st_mtime_ns)
+    except FileNotFoundError as exc:
+        raise AttentionVizError(f"run {run_dir} is missing {path.name}; check it with `attentionviz verify {run_dir}`") from exc
+    except ValueError as exc:
+        raise AttentionVizError(f"{path} is damaged ({exc}); check it with `attentionviz verify {run_dir}`") from exc
+
+
+def open(path: str | Path) -> Run:  # noqa: A001 - the public name is av.open
+    """Open a finished run folder."""
+    return Run(path)
