@@ -40,3 +40,15 @@ def run_command(func: Any, *args: Any, **kwargs: Any) -> Any:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted; rerun the same command to resume where it stopped")
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=str))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 shares it on the network).")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on (0 picks a free one).")
+@click.option("--open/--no-open", "open_browser", default=False, help="Open the app in a web browser.")
+def serve(runs: tuple[str, ...], host: str, port: int, open_browser: bool) -> None:
+    """Serve the web app over RUNS (run folders, or folders of runs), read-only."""
+    from attentionviz.server.cli import serve_command
+
+    run_command(serve_command, list(runs), host=host, port=port, open_browser=open_browser, echo=click.echo)

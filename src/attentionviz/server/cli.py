@@ -1,0 +1,31 @@
+"""`attentionviz serve`: build the app, bind the socket, say where, serve until interrupted."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import webbrowser
+from collections.abc import Callable, Sequence
+
+from attentionviz.server.app import bind, create_app, serve, url_of
+from attentionviz.server.registry import RunRegistry
+
+log = logging.getLogger(__name__)
+
+
+def serve_command(
+    runs: Sequence[str], *, host: str, port: int, open_browser: bool, echo: Callable[[str], None]
+) -> None:
+    registry = RunRegistry(runs)
+    app = create_app(registry)
+    sock = bind(host, port)
+    url = url_of(sock)
+    ids = registry.ids()
+    echo(f"attentionviz: serving {len(ids)} run{'s' if len(ids) != 1 else ''} ({', '.join(ids)}) at {url}")
+    echo("press Ctrl+C to stop")
+    if open_browser:
+        threading.Timer(0.5, webbrowser.open, args=(url,)).start()
+    try:
+        serve(app, sock)
+    finally:
+        sock.close()
