@@ -91,15 +91,23 @@ def save_manifest(run_dir: Path, manifest: Manifest) -> None:
 def load_manifest(run_dir: Path) -> Manifest:
     path = run_dir / names.MANIFEST
     if not run_dir.exists():
-        raise RunNotFound(f"run folder {run_dir} does not exist; build one with `attentionviz build MODEL CORPUS -o {run_dir}`")
+        raise RunNotFound(
+            f"run folder {run_dir} does not exist; build one with `attentionviz build MODEL CORPUS -o {run_dir}`"
+        )
     if not path.exists():
         if names.staging_dir(run_dir).exists() or (run_dir / names.BUILD_STATE).exists():
-            raise RunNotFound(f"run {run_dir} is not finished; rerun the same `attentionviz build` command to resume it")
-        raise RunNotFound(f"{run_dir} is not an attentionviz run (no {names.MANIFEST}); point at a folder made by `attentionviz build`")
+            raise RunNotFound(
+                f"run {run_dir} is not finished; rerun the same `attentionviz build` command to resume it"
+            )
+        raise RunNotFound(
+            f"{run_dir} is not an attentionviz run (no {names.MANIFEST}); point at a folder made by `attentionviz build`"
+        )
     try:
         data = read_json(path)
     except (OSError, ValueError) as exc:
-        raise AttentionVizError(f"{path} is unreadable ({exc}); rebuild the run with `attentionviz build`") from exc
+        raise AttentionVizError(
+            f"{path} is unreadable ({exc}); rebuild the run with `attentionviz build`"
+        ) from exc
     if not isinstance(data, dict):
         raise AttentionVizError(f"{path} is not a manifest; rebuild the run with `attentionviz build`")
     version = data.get("schema_version")
@@ -113,4 +121,6 @@ def load_manifest(run_dir: Path) -> Manifest:
     try:
         return Manifest.from_json(data)
     except (TypeError, KeyError, ValueError) as exc:
-        raise AttentionVizError(f"{path} is damaged ({exc}); rebuild the run with `attentionviz build`") from exc
+        raise AttentionVizError(
+            f"{path} is damaged ({exc}); rebuild the run with `attentionviz build`"
+        ) from exc

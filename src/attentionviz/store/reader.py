@@ -103,7 +103,9 @@ class Run:
         return Head(self, layer, head)
 
     def heads(self) -> list[Head]:
-        return [Head(self, layer, head) for layer in range(self.info.layers) for head in range(self.info.heads)]
+        return [
+            Head(self, layer, head) for layer in range(self.info.layers) for head in range(self.info.heads)
+        ]
 
     def array(self, name: str) -> np.ndarray:
         """A captured array by dotted name (`layers.3.q`), memory-mapped read-only."""
@@ -164,7 +166,9 @@ class Head:
     def layout(self, method: str, dim: int = 2) -> np.ndarray:
         """[2N, dim] layout: rows 0..N-1 the queries, N..2N-1 the keys, in token order."""
         if method not in head_outputs.LAYOUT_METHODS:
-            raise RunNotFound(f"unknown layout {method!r}; choose one of {', '.join(head_outputs.LAYOUT_METHODS)}")
+            raise RunNotFound(
+                f"unknown layout {method!r}; choose one of {', '.join(head_outputs.LAYOUT_METHODS)}"
+            )
         if dim not in (2, 3):
             raise RunNotFound(f"layouts are 2D or 3D, not {dim}D")
         return head_outputs.load_layout(self.run.path, self.layer, self.head, method, dim)
@@ -200,11 +204,15 @@ def _load_array(run_dir: Path, name: str) -> np.ndarray:
         stat = path.stat()
         return _load_cached(str(path), stat.st_mtime_ns)
     except FileNotFoundError as exc:
-        raise AttentionVizError(f"run {run_dir} is missing {path.name}; check it with `attentionviz verify {run_dir}`") from exc
+        raise AttentionVizError(
+            f"run {run_dir} is missing {path.name}; check it with `attentionviz verify {run_dir}`"
+        ) from exc
     except ValueError as exc:
-        raise AttentionVizError(f"{path} is damaged ({exc}); check it with `attentionviz verify {run_dir}`") from exc
+        raise AttentionVizError(
+            f"{path} is damaged ({exc}); check it with `attentionviz verify {run_dir}`"
+        ) from exc
 
 
-def open(path: str | Path) -> Run:  # noqa: A001 - the public name is av.open
+def open(path: str | Path) -> Run:
     """Open a finished run folder."""
     return Run(path)

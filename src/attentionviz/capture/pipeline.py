@@ -1,0 +1,366 @@
+"""Model + corpus -> run folder: plan, sample, stream batches through the model, publish.
+
+    corpus ──pass 1──► sequence lengths ──sample──► selected sequences ──pass 2──► token tables
+                                                                                   │
+    batches (similar lengths) ──► forward with the capture attention ──► writer thread ──► RUN.partial ──► RUN
+
+Memory stays bounded: pass 1 keeps one length per sequence, batches are sized by a token and an
+attention budget, and each layer's tensors go to the memory-mapped arrays as soon as it has run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from attentionviz import __version__
+from attentionviz.capture import recorder as rec
+from attentionviz.capture.architectures import TABLE_PATH, family_for
+from attentionviz.capture.loading import LoadedModel
+from attentionviz.capture.model_facts import ModelFacts, model_facts
+from attentionviz.capture.sequences import (
+    ImageSequence,
+    TextSequence,
+    iter_image_sequences,
+    iter_text_sequences,
+    plan_batches,
+    sample,
+)
+from attentionviz.capture.tables import SEQUENCE_TYPES, TOKEN_TYPES, image_tables, text_tables, write_table
+from attentionviz.errors import AttentionVizError, CorpusError, ModelError
+from attentionviz.options import BuildOptions
+from attentionviz.store import names
+from attentionviz.store.manifest import LayerInfo, Manifest, load_manifest
+from attentionviz.store.writer import CaptureWriter, Slot, array_shapes, publish
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (tokens done, tokens total)
+
+
+@dataclass
+class Plan:
+    sequences: list[TextSequence] | list[ImageSequence]
+    lengths: np.ndarray  # [n_sequences] tokens per sequence
+    slots: list[Slot]
+    batches: list[list[int]]
+    identity: str  # model + corpus + capture settings
+    resume_key: str  # identity + batch plan
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def plan(loaded: LoadedModel, corpus: Any, facts: ModelFacts, options: BuildOptions) -> Plan:
+    """Count, sample and materialise the sequences to capture, and group them into batches."""
+    if corpus.kind != facts.family.kind:
+        raise CorpusError(
+            f"{loaded.info.id} is a {facts.family.kind} model but {corpus.info.source} is an {corpus.kind} corpus; "
+            f"pass {'a folder of images' if facts.family.kind == 'image' else 'a text corpus'}"
+        )
+    selected: list[TextSequence] | list[ImageSequence]
+    if facts.family.kind == "image":
+        everything = list(iter_image_sequences(corpus, length=facts.seq_len_image))
+        keys = [s.key for s in everything]
+        lengths = np.full(len(keys), facts.seq_len_image, dtype=np.int64)
+        chosen = set(
+            sample(
+                keys,
+                lengths,
+                max_tokens=options.max_tokens,
+                max_sequences=options.max_sequences,
+                seed=options.seed,
+            )
+        )
+        selected = [s for s in everything if s.key in chosen]
+    else:
+        limit = (
+            facts.context_length
+            if options.max_length is None
+            else min(options.max_length, facts.context_length)
+        )
+        keys = []
+        length_list = []
+        for seq in iter_text_sequences(corpus, loaded.tokenizer, limit=limit):
+            keys.append(seq.key)
+            length_list.append(len(seq.input_ids))
+        lengths = np.asarray(length_list, dtype=np.int64)
+        wanted = set(
+            sample(
+                keys,
+                lengths,
+                max_tokens=options.max_tokens,
+                max_sequences=options.max_sequences,
+                seed=options.seed,
+            )
+        )
+        selected = list(iter_text_sequences(corpus, loaded.tokenizer, limit=limit, wanted=wanted))
+    if not selected:
+        raise CorpusError(
+            f"no sequence of {corpus.info.source} fits the budget (--max-tokens {options.max_tokens}); "
+            "raise --max-tokens or lower --max-length"
+        )
+    seq_lengths = np.asarray(
+        [s.length if isinstance(s, ImageSequence) else len(s.input_ids) for s in selected], dtype=np.int64
+    )
+    starts = np.concatenate([[0], np.cumsum(seq_lengths)[:-1]])
+    offsets = np.concatenate([[0], np.cumsum(seq_lengths**2)[:-1]])
+    slots = [Slot(int(a), int(n), int(o)) for a, n, o in zip(starts, seq_lengths, offsets, strict=True)]
+    batches = plan_batches(
+        seq_lengths,
+        batch_tokens=options.batch_tokens,
+        max_batch=options.max_batch,
+        attention_budget=options.attention_budget,
+    )
+    identity = _digest(
+        {
+            "model": loaded.info.fingerprint or loaded.info.id,
+            "corpus": corpus.info.fingerprint,
+            "settings": options.capture_settings(),
+            "schema": names.SCHEMA_VERSION,
+        }
+    )
+    resume_key = _digest({"identity": identity, "batches": batches})
+    return Plan(selected, seq_lengths, slots, batches, identity, resume_key)
+
+
+def _check_target(run_dir: Path, identity: str) -> bool:
+    """True when `run_dir` already holds this exact capture; an error when it holds another."""
+    if not (run_dir / names.MANIFEST).exists():
+        if run_dir.exists() and run_dir.is_dir() and any(run_dir.iterdir()):
+            raise AttentionVizError(
+                f"{run_dir} exists and is not an attentionviz run; choose another --out folder"
+            )
+        if run_dir.exists() and not run_dir.is_dir():
+            raise AttentionVizError(f"{run_dir} is a file; choose a folder for --out")
+        return False
+    existing = load_manifest(run_dir)
+    if existing.settings.get("identity") == identity:
+        return True
+    raise AttentionVizError(
+        f"{run_dir} already holds a run of {existing.model.id} on {existing.corpus.source} with other settings; "
+        "choose another --out folder, or delete that one to rebuild it"
+    )
+
+
+class _BoundedWriter:
+    """One background thread writing into the arrays, with at most `limit` tasks queued."""
+
+    def __init__(self, limit: int) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attentionviz-writer")
+        self.slots = threading.Semaphore(limit)
+        self.pending: list[Future[None]] = []
+
+    def submit(self, func: Callable[..., None], *args: Any) -> None:
+        self.slots.acquire()
+        future = self.pool.submit(func, *args)
+        future.add_done_callback(lambda _f: self.slots.release())
+        self.pending.append(future)
+
+    def drain(self) -> None:
+        for future in self.pending:
+            future.result()
+        self.pending = []
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
+def _forward_inputs(
+    loaded: LoadedModel, batch: list[Any], members: list[int], images_dir: Path | None
+) -> dict[str, Any]:
+    """Model inputs for one batch; text is right-padded and masked."""
+    import torch
+
+    if isinstance(batch[0], ImageSequence):
+        from attentionviz.capture.images import load_pixels
+
+        assert images_dir is not None
+        pixels = load_pixels(
+            loaded.processor,
+            [s.image_path for s in batch],
+            save_as=[images_dir / f"{i}.png" for i in members],
+        )
+        return {"pixel_values": pixels.to(loaded.device)}
+    longest = max(len(s.input_ids) for s in batch)
+    pad = getattr(loaded.tokenizer, "pad_token_id", None) or 0
+    ids = torch.full((len(batch), longest), pad, dtype=torch.long)
+    mask = torch.zeros((len(batch), longest), dtype=torch.long)
+    for row, seq in enumerate(batch):
+        n = len(seq.input_ids)
+        ids[row, :n] = torch.tensor(seq.input_ids)
+        mask[row, :n] = 1
+    return {"input_ids": ids.to(loaded.device), "attention_mask": mask.to(loaded.device)}
+
+
+def _verify_against_eager(
+    loaded: LoadedModel, inputs: dict[str, Any], captured_output: Any, facts: ModelFacts
+) -> None:
+    """Run the model's own eager attention once and require the same hidden states."""
+    import torch
+
+    net = loaded.model
+    net.set_attn_implementation("eager")
+    try:
+        with torch.inference_mode():
+            eager = net(**inputs).last_hidden_state
+    finally:
+        net.set_attn_implementation(rec.ATTENTION_NAME)
+    ours = captured_output.last_hidden_state
+    mask = inputs.get("attention_mask")
+    if mask is not None:
+        eager, ours = eager[mask.bool()], ours[mask.bool()]
+    scale = float(eager.abs().max()) or 1.0
+    error = float((eager - ours).abs().max()) / scale
+    tolerance = 1e-4 if net.dtype == torch.float32 else 2e-2
+    if not error <= tolerance:
+        raise ModelError(
+            f"capturing {loaded.info.architecture} changes its outputs (relative error {error:.2g} against its eager "
+            f"attention): the family {facts.family.name!r} does something the capture function does not; extend "
+            f"capture/recorder.py and its row in {TABLE_PATH}"
+        )
+
+
+def capture(
+    loaded: LoadedModel,
+    corpus: Any,
+    run_dir: Path,
+    options: BuildOptions,
+    *,
+    progress: Progress | None = None,
+) -> Path:
+    """Capture `corpus` through `loaded` into `run_dir` (resuming an interrupted build). Returns `run_dir`."""
+    import torch
+
+    run_dir = Path(run_dir)
+    family = family_for(loaded.model.config.model_type)
+    facts = model_facts(loaded.model, family)
+    work = plan(loaded, corpus, facts, options)
+    if _check_target(run_dir, work.identity):
+        log.info("%s already holds this capture", run_dir)
+        return run_dir
+    staging = names.staging_dir(run_dir)
+    staging.mkdir(parents=True, exist_ok=True)
+    _write_tables(staging, work, loaded, facts)
+    n_tokens = int(work.lengths.sum())
+    shapes = array_shapes(
+        n_layers=facts.n_layers,
+        n_heads=facts.n_heads,
+        n_kv_heads=facts.n_kv_heads,
+        head_dim=facts.head_dim,
+        n_tokens=n_tokens,
+        attn_size=int((work.lengths**2).sum()),
+        pre_rope=options.pre_rope,
+    )
+    if options.pre_rope and family.pre_rope is None:
+        raise ModelError(
+            f"{loaded.info.architecture} has no rotary position encoding, so --pre-rope has nothing to add"
+        )
+    writer = CaptureWriter(staging, shapes, state_key=work.resume_key)
+    images_dir = staging / names.IMAGES_DIR if family.kind == "image" else None
+    rec.register()
+    net = loaded.model
+    recorder = rec.Recorder(layer_of=facts.layer_of, family=family, keep_pre_rope=options.pre_rope)
+    hooks = facts.add_pre_rope_hooks() if options.pre_rope else []
+    background = _BoundedWriter(limit=2 * facts.n_layers + 2)
+    layer_infos: dict[int, LayerInfo] = {}
+    done_tokens = sum(int(work.lengths[i]) for b in writer.done for i in work.batches[b])
+    if progress:
+        progress(done_tokens, n_tokens)
+    original_attention = net.config._attn_implementation
+    net.set_attn_implementation(rec.ATTENTION_NAME)
+    verified = False
+    try:
+        for batch_id, members in enumerate(work.batches):
+            already = batch_id in writer.done
+            if already and verified:
+                continue
+            batch = [work.sequences[i] for i in members]
+            slots = [work.slots[i] for i in members]
+            inputs = _forward_inputs(loaded, batch, members, images_dir)
+
+            def on_layer(
+                layer: int, call: rec.LayerCall, slots: list[Slot] = slots, write: bool = not already
+            ) -> None:
+                layer_infos[layer] = LayerInfo(call.scaling, call.causal, call.sliding_window, call.softcap)
+                if write:
+                    background.submit(_write_layer, writer, layer, call, slots)
+
+            recorder.reset()
+            recorder.on_layer = on_layer
+            with torch.inference_mode(), rec.recording(recorder):
+                output = net(**inputs)
+            facts.check_all_layers_called(recorder)
+            if not verified:
+                _verify_against_eager(loaded, inputs, output, facts)
+                verified = True
+            if not already:
+                background.submit(writer.mark_done, batch_id)
+                done_tokens += sum(slot.length for slot in slots)
+                if progress:
+                    progress(done_tokens, n_tokens)
+        background.drain()
+    finally:
+        background.close()
+        for hook in hooks:
+            hook.remove()
+        net.set_attn_implementation(original_attention)
+    arrays = writer.checksums()
+    writer.close()
+    manifest = Manifest(
+        kind=family.kind,
+        model=loaded.info,
+        corpus=corpus.info,
+        n_layers=facts.n_layers,
+        n_heads=facts.n_heads,
+        n_kv_heads=facts.n_kv_heads,
+        head_dim=facts.head_dim,
+        kv_map=facts.kv_map,
+        layers=tuple(layer_infos[layer] for layer in range(facts.n_layers)),
+        n_tokens=n_tokens,
+        n_sequences=len(work.sequences),
+        context_length=facts.context_length,
+        settings={**options.capture_settings(), "identity": work.identity},
+        arrays=arrays,
+        version=__version__,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        image_grid=facts.image_grid,
+        special_tokens=tuple(getattr(loaded.tokenizer, "all_special_tokens", ()) or ()),
+    )
+    publish(staging, run_dir, manifest)
+    return run_dir
+
+
+def _write_layer(writer: CaptureWriter, layer: int, call: rec.LayerCall, slots: list[Slot]) -> None:
+    arrays: list[tuple[str, Any]] = [
+        ("q", call.q),
+        ("k", call.k),
+        ("v_norm", call.v_norm),
+        ("attention", call.weights),
+    ]
+    if call.q_pre_rope is not None and call.k_pre_rope is not None:
+        arrays += [("q_pre_rope", call.q_pre_rope), ("k_pre_rope", call.k_pre_rope)]
+    for kind, tensor in arrays:
+        writer.write(names.array_name(layer, kind), tensor.numpy(), slots)
+
+
+def _write_tables(staging: Path, work: Plan, loaded: LoadedModel, facts: ModelFacts) -> None:
+    tokens_path, sequences_path = staging / names.TOKENS, staging / names.SEQUENCES
+    if isinstance(work.sequences[0], ImageSequence):
+        assert facts.image_grid is not None
+        tokens, seqs = image_tables(work.sequences, grid=facts.image_grid, prefix=facts.image_prefix)  # type: ignore[arg-type]
+    else:
+        tokens, seqs = text_tables(work.sequences, loaded.tokenizer)  # type: ignore[arg-type]
+    write_table(tokens_path, tokens, TOKEN_TYPES)
+    write_table(sequences_path, seqs, SEQUENCE_TYPES)

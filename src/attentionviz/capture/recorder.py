@@ -1,0 +1,177 @@
+"""The capture attention function, registered with transformers' AttentionInterface.
+
+It computes attention exactly as the models' eager implementation does,
+
+    weights = softmax(softcap(q @ k^T * scaling) + mask)        q [B, H, S, D], k [B, KVH, S, D]
+
+and hands q, k (one set per KV head), the value norms and the weights to the active `Recorder`.
+Because it is the function that multiplies q and k, what it records is what the model used: after
+rotary encoding and any q/k normalisation. Outside a `Recorder` it is plain eager attention.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from attentionviz.capture.architectures import NEUTRAL_KWARGS, TABLE_PATH, Family
+from attentionviz.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+ATTENTION_NAME = "attentionviz"
+
+_ACTIVE: contextvars.ContextVar[Recorder | None] = contextvars.ContextVar(
+    "attentionviz_recorder", default=None
+)
+
+
+@dataclass
+class LayerCall:
+    """What one layer's attention call produced for one batch (all on CPU, float32)."""
+
+    q: torch.Tensor  # [B, H, S, D]
+    k: torch.Tensor  # [B, KVH, S, D]
+    v_norm: torch.Tensor  # [B, KVH, S]
+    weights: torch.Tensor  # [B, H, S, S]
+    scaling: float
+    causal: bool
+    sliding_window: int | None
+    softcap: float | None
+    q_pre_rope: torch.Tensor | None = None  # [B, H, S, D]
+    k_pre_rope: torch.Tensor | None = None  # [B, KVH, S, D]
+
+
+@dataclass
+class Recorder:
+    """Collects one forward pass's attention calls, keyed by layer index."""
+
+    layer_of: dict[int, int]  # id(attention module) -> layer index
+    family: Family
+    keep_pre_rope: bool = False
+    calls: dict[int, LayerCall] = field(default_factory=dict)
+    pre_rope: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)
+    on_layer: Callable[[int, LayerCall], None] | None = None
+
+    def record(self, module: torch.nn.Module, call: LayerCall) -> None:
+        layer = self.layer_of.get(id(module))
+        if layer is None:
+            raise ModelError(
+                f"attention was computed by a module ({type(module).__name__}) outside the layers that "
+                f"{TABLE_PATH} names for family {self.family.name!r}; fix its `layers`/`attention` paths"
+            )
+        if layer in self.calls:
+            raise ModelError(
+                f"layer {layer} computed attention twice in one forward pass; {TABLE_PATH} must name the "
+                "module that runs self-attention once per layer"
+            )
+        if self.keep_pre_rope:
+            call.q_pre_rope = self.pre_rope.pop((layer, "q"))
+            call.k_pre_rope = self.pre_rope.pop((layer, "k"))
+        self.calls[layer] = call
+        if self.on_layer is not None:
+            self.on_layer(layer, call)
+
+    def reset(self) -> None:
+        self.calls = {}
+        self.pre_rope = {}
+
+
+@contextmanager
+def recording(recorder: Recorder) -> Iterator[Recorder]:
+    token = _ACTIVE.set(recorder)
+    try:
+        yield recorder
+    finally:
+        _ACTIVE.reset(token)
+
+
+def _repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """[B, KVH, S, D] -> [B, KVH * groups, S, D], each KV head repeated for its query heads."""
+    if groups == 1:
+        return x
+    b, kvh, s, d = x.shape
+    return x[:, :, None, :, :].expand(b, kvh, groups, s, d).reshape(b, kvh * groups, s, d)
+
+
+def capture_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    softcap: float | None = None,
+    sliding_window: int | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eager attention that records q, k, value norms and weights. Shapes: q [B, H, S, D], k/v [B, KVH, S, D]."""
+    recorder = _ACTIVE.get()
+    unknown = {name for name, value in kwargs.items() if value is not None and name not in NEUTRAL_KWARGS}
+    if unknown:
+        raise ModelError(
+            f"{type(module).__name__} passes {', '.join(sorted(unknown))} to its attention function, which "
+            f"attentionviz does not apply yet; extend capture/recorder.py and the family's row in {TABLE_PATH}"
+        )
+    if scaling is None:
+        scaling = query.shape[-1] ** -0.5
+    groups = query.shape[1] // key.shape[1]
+    key_states = _repeat_kv(key, groups)
+    value_states = _repeat_kv(value, groups)
+
+    logits = torch.matmul(query, key_states.transpose(2, 3)) * scaling  # [B, H, S, S]
+    if softcap is not None:
+        logits = torch.tanh(logits / softcap) * softcap
+    if attention_mask is not None:
+        logits = logits + attention_mask[:, :, :, : key_states.shape[-2]]
+    weights = torch.nn.functional.softmax(logits, dim=-1, dtype=torch.float32).to(query.dtype)
+    if dropout and module.training:
+        weights = torch.nn.functional.dropout(weights, p=dropout, training=True)
+    output = torch.matmul(weights, value_states).transpose(1, 2).contiguous()  # [B, S, H, D]
+
+    if recorder is not None:
+        recorder.record(
+            module,
+            LayerCall(
+                q=query.detach().float().cpu(),
+                k=key.detach().float().cpu(),
+                v_norm=torch.linalg.vector_norm(value.detach().float(), dim=-1).cpu(),
+                weights=weights.detach().float().cpu(),
+                scaling=float(scaling),
+                causal=bool(getattr(module, "is_causal", False)),
+                sliding_window=sliding_window,
+                softcap=softcap,
+            ),
+        )
+    return output, weights
+
+
+def pre_rope_hook(recorder_layer: int, which: str, n_heads: int) -> Callable[..., None]:
+    """A forward hook storing a q/k projection's output as [B, heads, S, D] for the active recorder."""
+
+    def hook(_module: torch.nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+        recorder = _ACTIVE.get()
+        if recorder is None or not recorder.keep_pre_rope:
+            return
+        b, s = output.shape[0], output.shape[1]
+        per_head = output.detach().float().reshape(b, s, n_heads, -1).transpose(1, 2)  # [B, heads, S, D]
+        recorder.pre_rope[(recorder_layer, which)] = per_head.cpu()
+
+    return hook
+
+
+def register() -> None:
+    """Register the capture function (and the eager mask it expects) under the name `attentionviz`."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface, eager_mask
+
+    if ATTENTION_NAME not in ALL_MASK_ATTENTION_FUNCTIONS._global_mapping:
+        AttentionInterface.register(ATTENTION_NAME, capture_attention)
+        AttentionMaskInterface.register(ATTENTION_NAME, eager_mask)

@@ -1,0 +1,163 @@
+"""Corpus items -> model-sized token sequences, sampled deterministically.
+
+A text longer than the model's context is split into windows (each keeps the model's own special
+tokens, e.g. [CLS] ... [SEP]); every window is a sequence of its own and records its window index.
+Nothing is silently cut. Sampling (`max_tokens`, `max_sequences`, `seed`) picks whole sequences from
+a seeded permutation, then keeps them in corpus order.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TOKENIZE_BATCH = 256
+
+
+@dataclass(frozen=True)
+class SequenceKey:
+    item: int  # ordinal of the corpus item (sentence, line, record, image) in iteration order
+    window: int
+
+
+@dataclass
+class TextSequence:
+    key: SequenceKey
+    document: int
+    source: str
+    text: str
+    input_ids: list[int]
+    offsets: list[tuple[int, int]]  # (-1, -1) for special tokens
+    special: list[bool]
+
+
+@dataclass
+class ImageSequence:
+    key: SequenceKey
+    document: int
+    source: str
+    image_path: Path
+    length: int
+
+
+def text_windows(
+    encoding: dict[str, Any], limit: int
+) -> list[tuple[list[int], list[tuple[int, int]], list[bool]]]:
+    """Split one encoding (with special tokens) into windows of at most `limit` tokens.
+
+    Leading and trailing special tokens are repeated around every window's content tokens.
+    """
+    ids: list[int] = list(encoding["input_ids"])
+    special = [bool(s) for s in encoding["special_tokens_mask"]]
+    offsets = [
+        (-1, -1) if s else (int(a), int(b))
+        for s, (a, b) in zip(special, encoding["offset_mapping"], strict=True)
+    ]
+    if len(ids) <= limit:
+        return [(ids, offsets, special)]
+    head = next((i for i, s in enumerate(special) if not s), len(ids))
+    tail = len(ids) - next((i for i, s in enumerate(reversed(special)) if not s), 0)
+    room = limit - head - (len(ids) - tail)
+    if room < 1:
+        raise ValueError(
+            f"a context of {limit} tokens cannot hold the {len(ids) - (tail - head)} special tokens"
+        )
+    windows = []
+    for start in range(head, tail, room):
+        stop = min(start + room, tail)
+        window_ids = ids[:head] + ids[start:stop] + ids[tail:]
+        window_offsets = offsets[:head] + offsets[start:stop] + offsets[tail:]
+        window_special = special[:head] + special[start:stop] + special[tail:]
+        windows.append((window_ids, window_offsets, window_special))
+    return windows
+
+
+def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def iter_text_sequences(
+    corpus: Iterable[Any], tokenizer: Any, *, limit: int, wanted: set[SequenceKey] | None = None
+) -> Iterator[TextSequence]:
+    """Tokenize corpus items in batches and yield their windows (only `wanted` ones when given)."""
+    ordinal = 0
+    for chunk in _batched(corpus, TOKENIZE_BATCH):
+        texts = [item.text for item in chunk]
+        encodings = tokenizer(
+            texts, add_special_tokens=True, return_offsets_mapping=True, return_special_tokens_mask=True
+        )
+        for index, item in enumerate(chunk):
+            encoding = {
+                key: encodings[key][index] for key in ("input_ids", "offset_mapping", "special_tokens_mask")
+            }
+            for window, (ids, offsets, special) in enumerate(text_windows(encoding, limit)):
+                key = SequenceKey(ordinal + index, window)
+                if wanted is None or key in wanted:
+                    yield TextSequence(key, item.document, item.source, item.text, ids, offsets, special)
+        ordinal += len(chunk)
+
+
+def iter_image_sequences(corpus: Iterable[Any], *, length: int) -> Iterator[ImageSequence]:
+    for ordinal, item in enumerate(corpus):
+        yield ImageSequence(SequenceKey(ordinal, 0), item.document, item.source, item.image_path, length)
+
+
+def sample(
+    keys: list[SequenceKey],
+    lengths: np.ndarray,
+    *,
+    max_tokens: int | None,
+    max_sequences: int | None,
+    seed: int,
+) -> list[SequenceKey]:
+    """Whole sequences from a seeded permutation until the budgets are met, returned in corpus order."""
+    if max_tokens is None and max_sequences is None:
+        return keys
+    order = np.random.default_rng(seed).permutation(len(keys))
+    chosen: list[int] = []
+    total = 0
+    for index in order:
+        if max_sequences is not None and len(chosen) >= max_sequences:
+            break
+        length = int(lengths[index])
+        if max_tokens is not None and total + length > max_tokens:
+            continue
+        chosen.append(int(index))
+        total += length
+        if max_tokens is not None and total >= max_tokens:
+            break
+    return [keys[i] for i in sorted(chosen)]
+
+
+def plan_batches(
+    lengths: np.ndarray, *, batch_tokens: int, max_batch: int, attention_budget: int
+) -> list[list[int]]:
+    """Group sequence indices of similar length so padding and the [B, H, S, S] weights stay bounded.
+
+    `attention_budget` caps B * S * S (attention entries per head) in one batch.
+    """
+    order = np.argsort(lengths, kind="stable")
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        longest = int(lengths[index])  # ascending order: the newest is the longest
+        size = len(current) + 1
+        fits = (
+            size <= max_batch
+            and size * longest <= batch_tokens
+            and size * longest * longest <= attention_budget
+        )
+        if current and not fits:
+            batches.append(current)
+            current = []
+        current.append(int(index))
+    if current:
+        batches.append(current)
+    return batches

@@ -1,0 +1,55 @@
+"""One options type shared by the CLI and the Python API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+DEFAULT_LAYOUTS = ("tsne", "umap", "pca")
+DEFAULT_DIMS = (2, 3)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How a corpus is read, sampled and captured. Every field is a `build` CLI option of the same name."""
+
+    # corpus
+    split: str = "sentence"  # text: "sentence" | "line" | "paragraph"
+    text_column: str | None = None  # tables: the column holding the text
+    corpus_format: str | None = None  # override detection by file suffix
+    max_tokens: int | None = 5000  # None: the whole corpus
+    max_sequences: int | None = None
+    seed: int = 0
+    max_length: int | None = None  # window length; default: the model's context
+    # model
+    device: str = "cpu"
+    dtype: str = "auto"
+    pre_rope: bool = False  # also keep queries and keys before rotary encoding
+    batch_tokens: int = 8192  # padded tokens per forward batch
+    max_batch: int = 64
+    attention_budget: int = 1 << 20  # max B * S * S attention entries per head in one batch
+    # embedding (after capture)
+    layouts: tuple[str, ...] = DEFAULT_LAYOUTS
+    dims: tuple[int, ...] = DEFAULT_DIMS
+    workers: int | None = None
+    cluster: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def capture_settings(self) -> dict[str, Any]:
+        """The settings that change what a capture holds (they decide whether a build can resume)."""
+        keys = (
+            "split",
+            "text_column",
+            "corpus_format",
+            "max_tokens",
+            "max_sequences",
+            "seed",
+            "max_length",
+            "dtype",
+            "pre_rope",
+        )
+        return {key: getattr(self, key) for key in keys}
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
