@@ -44,7 +44,12 @@ def run_command(func: Any, *args: Any, **kwargs: Any) -> Any:
 
 @main.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=str))
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 shares it on the network).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0 shares it on the network).",
+)
 @click.option("--port", default=8000, show_default=True, help="Port to listen on (0 picks a free one).")
 @click.option("--open/--no-open", "open_browser", default=False, help="Open the app in a web browser.")
 def serve(runs: tuple[str, ...], host: str, port: int, open_browser: bool) -> None:
@@ -52,3 +57,110 @@ def serve(runs: tuple[str, ...], host: str, port: int, open_browser: bool) -> No
     from attentionviz.server.cli import serve_command
 
     run_command(serve_command, list(runs), host=host, port=port, open_browser=open_browser, echo=click.echo)
+
+
+def _csv(kind: type, values: str) -> tuple[Any, ...]:
+    """'tsne,umap' -> ('tsne', 'umap'); 'none' or '' -> ()."""
+    items = [v.strip() for v in values.split(",") if v.strip() and v.strip().lower() != "none"]
+    try:
+        return tuple(kind(v) for v in items)
+    except ValueError:
+        fail(f"cannot read {values!r} as a comma-separated list of {kind.__name__}")
+        raise
+
+
+@main.command()
+@click.argument("model")
+@click.argument("corpus")
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(path_type=str),
+    help="Run folder to write (resumes an unfinished one).",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["sentence", "line", "paragraph"]),
+    default="sentence",
+    show_default=True,
+    help="How plain text is cut into sequences.",
+)
+@click.option(
+    "--text-column", default=None, help="Column holding the text in JSONL / CSV / Parquet / datasets."
+)
+@click.option(
+    "--format",
+    "corpus_format",
+    default=None,
+    help="Corpus format, when the file suffix does not tell (text, jsonl, json, csv, parquet, hf-dataset, images).",
+)
+@click.option(
+    "--max-tokens",
+    default=5000,
+    show_default=True,
+    help="Token budget, sampled as whole sequences (0: the whole corpus).",
+)
+@click.option("--max-sequences", default=None, type=int, help="At most this many sequences.")
+@click.option("--seed", default=0, show_default=True, help="Seed for sampling and layouts.")
+@click.option(
+    "--max-length",
+    default=None,
+    type=int,
+    help="Window length for long texts (default: the model's context).",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda", "mps"]),
+    default="cpu",
+    show_default=True,
+    help="Where the model and layouts run.",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["auto", "float32", "float16", "bfloat16"]),
+    default="auto",
+    show_default=True,
+    help="Model weights' dtype (auto: float32).",
+)
+@click.option("--pre-rope", is_flag=True, help="Also keep queries and keys before rotary position encoding.")
+@click.option("--batch-tokens", default=8192, show_default=True, help="Padded tokens per forward batch.")
+@click.option(
+    "--layouts",
+    default="tsne,umap,pca",
+    show_default=True,
+    help="Layouts to compute after capture ('none' to skip).",
+)
+@click.option("--dims", default="2,3", show_default=True, help="Layout dimensions.")
+@click.option(
+    "--workers", default=None, type=int, help="Parallel embedding processes (default: the number of cores)."
+)
+@click.option(
+    "--cluster", default=None, help="Dask scheduler address (tcp://HOST:PORT) to run embedding jobs on."
+)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def build(model: str, corpus: str, out: str, quiet: bool, **settings: Any) -> None:
+    """Capture MODEL's queries, keys and attention over CORPUS into a run folder, then embed every head.
+
+    MODEL is a hub id, a local model folder, a .gguf file, or an offline model: minilm, smollm2.
+    CORPUS is a text file, JSONL / CSV / Parquet file, saved Hugging Face dataset, image folder,
+    or `wikipedia` (the bundled Wikipedia summaries, from the demo extra).
+    """
+    from attentionviz.api import build as build_run
+    from attentionviz.info import describe
+
+    settings["max_tokens"] = settings["max_tokens"] or None
+    settings["layouts"] = _csv(str, settings["layouts"])
+    settings["dims"] = _csv(int, settings["dims"])
+    run = run_command(build_run, model, corpus, out=out, progress=not quiet, **settings)
+    click.echo(describe(run))
+
+
+@main.command()
+@click.argument("run", type=click.Path(path_type=str))
+def info(run: str) -> None:
+    """Summarise a run: model, corpus, sizes, layouts computed and their fidelity."""
+    from attentionviz.info import describe
+    from attentionviz.store.reader import Run
+
+    click.echo(run_command(lambda: describe(Run(run))))

@@ -232,6 +232,20 @@ def _verify_against_eager(
         )
 
 
+def _verify_masks(recorder: rec.Recorder, layers: dict[int, LayerInfo], length: int, facts: ModelFacts) -> None:
+    """The mask each layer applied must be the one its LayerInfo describes (so attention can be recomputed)."""
+    from attentionviz.store.recompute import allowed_mask
+
+    for layer, call in recorder.calls.items():
+        expected = allowed_mask(length, layers[layer])
+        seen = np.ones_like(expected) if call.allowed is None else call.allowed[:length, :length].numpy()
+        if not np.array_equal(seen, expected):
+            raise ModelError(
+                f"layer {layer} applies an attention mask that is neither full, causal nor sliding-window; "
+                f"describe it in the {facts.family.name!r} row of {TABLE_PATH}"
+            )
+
+
 def capture(
     loaded: LoadedModel,
     corpus: Any,
@@ -304,6 +318,7 @@ def capture(
             facts.check_all_layers_called(recorder)
             if not verified:
                 _verify_against_eager(loaded, inputs, output, facts)
+                _verify_masks(recorder, layer_infos, slots[0].length, facts)
                 verified = True
             if not already:
                 background.submit(writer.mark_done, batch_id)

@@ -44,6 +44,7 @@ class LayerCall:
     causal: bool
     sliding_window: int | None
     softcap: float | None
+    allowed: torch.Tensor | None = None  # [S, S] bool: the mask of batch row 0 (checked once per build)
     q_pre_rope: torch.Tensor | None = None  # [B, H, S, D]
     k_pre_rope: torch.Tensor | None = None  # [B, KVH, S, D]
 
@@ -100,6 +101,16 @@ def _repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
     return x[:, :, None, :, :].expand(b, kvh, groups, s, d).reshape(b, kvh * groups, s, d)
 
 
+def _allowed(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """[S, S] bool mask of batch row 0 from an additive float mask or a boolean one."""
+    if attention_mask is None:
+        return None
+    row = attention_mask[0, 0]
+    if row.is_floating_point():
+        return (row > torch.finfo(row.dtype).min / 2).cpu()
+    return row.bool().cpu()
+
+
 def capture_attention(
     module: torch.nn.Module,
     query: torch.Tensor,
@@ -148,6 +159,7 @@ def capture_attention(
                 causal=bool(getattr(module, "is_causal", False)),
                 sliding_window=sliding_window,
                 softcap=softcap,
+                allowed=_allowed(attention_mask),
             ),
         )
     return output, weights

@@ -1,0 +1,66 @@
+"""Session-wide fixtures: real models are loaded once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Attention is all you need, said the paper in 2017.",
+    "In April, the river flooded the town and the people moved to the hills.",
+    "She sells sea shells by the sea shore.",
+    "A transformer attends from every query to every key of its sequence.",
+    "Paris is the capital of France, and Berlin is the capital of Germany.",
+    "Dr. Smith arrived at 3.30 p.m. with 2 dogs.",
+    "Why?",
+]
+
+
+@pytest.fixture(scope="session")
+def sentences() -> list[str]:
+    return list(SENTENCES)
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Any:
+    """The offline MiniLM (BERT) model, loaded once."""
+    from attentionviz.capture import loading
+
+    return loading.load("minilm")
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Any:
+    """The offline SmolLM2 (Llama, GQA) model, loaded once (de-quantised once into the user cache)."""
+    from attentionviz.capture import loading
+
+    return loading.load("smollm2")
+
+
+@pytest.fixture(scope="session")
+def text_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    path.write_text(" ".join(SENTENCES) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five small random RGB images of mixed sizes."""
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for index, size in enumerate([(32, 32), (40, 28), (64, 64), (32, 32), (20, 50)]):
+        pixels = rng.integers(0, 255, size=(*size, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"image-{index}.png")
+    return folder
