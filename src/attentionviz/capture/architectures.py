@@ -7,7 +7,8 @@ top of softmax(q.k * scaling + mask). Those facts live here, one row per family,
 
 To support a new family: add a row whose `model_types` holds its `config.model_type`, with the
 dotted path to its list of layers (inside the base model `AutoModel` returns) and the path to the
-module that calls the attention interface inside one layer.
+module that calls the attention interface inside one layer. Paths written "a|b" are tried in turn
+(transformers renames modules between releases).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ TABLE_PATH = "attentionviz/capture/architectures.py"
 class Family:
     name: str
     model_types: tuple[str, ...]
-    layers: str  # dotted path from the base model to the ModuleList of layers
-    attention: str  # dotted path inside one layer to the module that calls the attention interface
+    layers: str  # dotted path from the base model to the ModuleList of layers ("a|b": alternatives)
+    attention: str  # dotted path inside one layer to the module that calls the attention interface ("a|b")
     pre_rope: tuple[str, str] | None = (
         None  # submodules (inside `attention`) whose outputs are pre-rotary q, k
     )
@@ -63,7 +64,7 @@ FAMILIES: tuple[Family, ...] = (
         pre_rope=("q_proj", "k_proj"),
         handled_kwargs=("sliding_window", "softcap"),
     ),
-    Family("vit", ("vit", "deit"), "encoder.layer", "attention.attention", kind="image"),
+    Family("vit", ("vit", "deit"), "layers|encoder.layer", "attention|attention.attention", kind="image"),
 )
 
 # Attention-call kwargs that never change the logits (bookkeeping, masks already applied, dropout off).

@@ -74,16 +74,24 @@ class ModelFacts:
             )
 
 
+def _attention_modules(model: Any, family: Family) -> tuple[Any, ...]:
+    """One attention module per layer, found through the family's (alternative) paths."""
+    for layers_path in family.layers.split("|"):
+        for attention_path in family.attention.split("|"):
+            try:
+                layers = model.get_submodule(layers_path)
+                return tuple(layer.get_submodule(attention_path) for layer in layers)
+            except AttributeError:
+                continue
+    raise ModelError(
+        f"{type(model).__name__} does not have the layout the {family.name!r} row of {TABLE_PATH} describes "
+        f"({family.layers}[*].{family.attention}); fix that row for this model"
+    )
+
+
 def model_facts(model: Any, family: Family) -> ModelFacts:
     config = model.config
-    try:
-        layers = model.get_submodule(family.layers)
-        modules = tuple(layer.get_submodule(family.attention) for layer in layers)
-    except AttributeError as exc:
-        raise ModelError(
-            f"{type(model).__name__} does not have the layout the {family.name!r} row of {TABLE_PATH} describes "
-            f"({family.layers}[*].{family.attention}); fix that row for this model"
-        ) from exc
+    modules = _attention_modules(model, family)
     n_heads = int(config.num_attention_heads)
     n_kv = int(getattr(config, "num_key_value_heads", None) or n_heads)
     head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // n_heads)
