@@ -98,9 +98,9 @@ def _resolve_torch(device: str, dtype: str) -> tuple[Any, Any]:
     return torch.device(device), torch_dtype
 
 
-def _gguf_to_folder(gguf: Path) -> Path:
-    """De-quantise a GGUF file once into a cached safetensors folder and return it."""
-    key = file_sha256(gguf)[:24]
+def _gguf_to_folder(gguf: Path, digest: str) -> Path:
+    """De-quantise a GGUF file (sha256 `digest`) once into a cached safetensors folder and return it."""
+    key = digest[:24]
     target = cache_root() / "models" / f"{gguf.stem}-{key}"
     if (target / "config.json").exists():
         return target
@@ -163,7 +163,7 @@ def load(model: str, *, device: str = "cpu", dtype: str = "auto") -> LoadedModel
     source = kind
     if isinstance(location, Path) and location.suffix.lower() == ".gguf":
         fingerprint = file_sha256(location)
-        location = _gguf_to_folder(location)
+        location = _gguf_to_folder(location, fingerprint)
         source = "gguf" if kind == "gguf" else kind
     elif isinstance(location, Path):
         fingerprint = _folder_fingerprint(location)

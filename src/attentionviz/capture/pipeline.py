@@ -326,6 +326,8 @@ def capture(
                 if progress:
                     progress(done_tokens, n_tokens)
         background.drain()
+        if progress:
+            progress(done_tokens, n_tokens)  # every write has landed
     finally:
         background.close()
         for hook in hooks:

@@ -90,14 +90,14 @@ def save_manifest(run_dir: Path, manifest: Manifest) -> None:
 
 def load_manifest(run_dir: Path) -> Manifest:
     path = run_dir / names.MANIFEST
-    if not run_dir.exists():
-        raise RunNotFound(
-            f"run folder {run_dir} does not exist; build one with `attentionviz build MODEL CORPUS -o {run_dir}`"
-        )
     if not path.exists():
-        if names.staging_dir(run_dir).exists() or (run_dir / names.BUILD_STATE).exists():
+        if names.staging_dir(run_dir).exists():
             raise RunNotFound(
                 f"run {run_dir} is not finished; rerun the same `attentionviz build` command to resume it"
+            )
+        if not run_dir.exists():
+            raise RunNotFound(
+                f"run folder {run_dir} does not exist; build one with `attentionviz build MODEL CORPUS -o {run_dir}`"
             )
         raise RunNotFound(
             f"{run_dir} is not an attentionviz run (no {names.MANIFEST}); point at a folder made by `attentionviz build`"

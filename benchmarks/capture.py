@@ -1,0 +1,102 @@
+"""Capture throughput against a plain forward pass, and peak memory, for the two offline models.
+
+    python benchmarks/capture.py                 # MiniLM and SmolLM2 at 5k and 50k tokens
+    python benchmarks/capture.py --models minilm --tokens 5000
+
+Each configuration runs in a fresh process (so peak RSS is its own). In one process it times the
+model's plain forward pass (its default SDPA attention, no capture) over exactly the batches the
+capture uses, then the whole capture (forward with the capture function, writing every layer's
+q, k, value norms and attention to the run folder), and reports tokens/s for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def measure(model_name: str, max_tokens: int) -> dict[str, float]:
+    import torch
+
+    from attentionviz.capture import loading
+    from attentionviz.capture.architectures import family_for
+    from attentionviz.capture.model_facts import model_facts
+    from attentionviz.capture.pipeline import _forward_inputs, capture, plan
+    from attentionviz.corpus import open_corpus
+    from attentionviz.options import BuildOptions
+
+    loaded = loading.load(model_name)
+    corpus = open_corpus("wikipedia")
+    options = BuildOptions(max_tokens=max_tokens, layouts=())
+    facts = model_facts(loaded.model, family_for(loaded.model.config.model_type))
+    started = time.perf_counter()
+    work = plan(loaded, corpus, facts, options)
+    plan_seconds = time.perf_counter() - started
+    n_tokens = int(work.lengths.sum())
+
+    def plain_pass() -> float:
+        begin = time.perf_counter()
+        with torch.inference_mode():
+            for members in work.batches:
+                batch = [work.sequences[i] for i in members]
+                loaded.model(**_forward_inputs(loaded, batch, members, None))
+        return time.perf_counter() - begin
+
+    plain_pass()  # warm-up: allocator, kernels
+    forward_seconds = min(plain_pass() for _ in range(2))
+    out = Path(tempfile.mkdtemp(prefix="avbench-")) / "run"
+    marks: list[float] = []
+    begin = time.perf_counter()
+    capture(loaded, corpus, out, options, progress=lambda done, total: marks.append(time.perf_counter()))
+    total_seconds = time.perf_counter() - begin
+    loop_seconds = marks[-1] - marks[0]  # first progress call comes after planning
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    shutil.rmtree(out.parent)
+    return {
+        "tokens": n_tokens,
+        "batches": len(work.batches),
+        "plan_s": plan_seconds,
+        "forward_tok_s": n_tokens / forward_seconds,
+        "capture_loop_tok_s": n_tokens / loop_seconds,
+        "capture_total_tok_s": n_tokens / total_seconds,
+        "overhead_loop": loop_seconds / forward_seconds - 1,
+        "run_mb": size / 1e6,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--models", default="minilm,smollm2")
+    parser.add_argument("--tokens", default="5000,50000")
+    parser.add_argument("--one", nargs=2, metavar=("MODEL", "TOKENS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(args.one[0], int(args.one[1]))))
+        return
+    header = f"{'model':8} {'tokens':>7} {'forward tok/s':>13} {'capture tok/s':>13} {'overhead':>8} {'with plan+verify':>16} {'run MB':>8} {'peak RSS MB':>11}"
+    print(header)
+    for model in args.models.split(","):
+        for tokens in args.tokens.split(","):
+            result = subprocess.run(
+                [sys.executable, __file__, "--one", model, tokens], capture_output=True, text=True, check=True
+            )
+            r = json.loads(result.stdout.strip().splitlines()[-1])
+            print(
+                f"{model:8} {r['tokens']:>7} {r['forward_tok_s']:>13.0f} {r['capture_loop_tok_s']:>13.0f} "
+                f"{r['overhead_loop']:>+8.1%} {r['capture_total_tok_s']:>12.0f} tok/s {r['run_mb']:>8.0f} {r['peak_rss_mb']:>11.0f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

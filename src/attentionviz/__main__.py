@@ -1,0 +1,5 @@
+"""`python -m attentionviz` is the `attentionviz` command."""
+
+from attentionviz.cli import main
+
+main()
