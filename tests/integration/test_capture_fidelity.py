@@ -43,19 +43,27 @@ def assert_run_matches_model(run: av.Run, model: Any, inputs_of: Any) -> None:
                 q = head.queries()[start : start + length]
                 k = head.keys()[start : start + length]
                 recomputed = attention_from_qk(q, k, layer_info)
-                np.testing.assert_allclose(recomputed, expected, atol=TOLERANCE, err_msg=f"L{layer}H{h} seq {seq}")
+                np.testing.assert_allclose(
+                    recomputed, expected, atol=TOLERANCE, err_msg=f"L{layer}H{h} seq {seq}"
+                )
                 np.testing.assert_allclose(head.attention(seq), expected, atol=TOLERANCE)
                 checked += 1
     assert checked == info.n_sequences * info.layers * info.heads
 
 
 @pytest.mark.parametrize("family", sorted(TEXT_MODELS))
-def test_text_family_capture_equals_eager_attention(family: str, minilm: Any, sentences: list[str], tmp_path: Path) -> None:
+def test_text_family_capture_equals_eager_attention(
+    family: str, minilm: Any, sentences: list[str], tmp_path: Path
+) -> None:
     model = TEXT_MODELS[family]()
     tokenizer = minilm.tokenizer
     run = av.build(model, sentences, tokenizer=tokenizer, out=tmp_path / "run", max_tokens=None, layouts=())
     assert run.info.n_sequences == len(sentences)
-    assert run.info.kv_heads == model.config.num_key_value_heads if hasattr(model.config, "num_key_value_heads") else True
+    assert (
+        run.info.kv_heads == model.config.num_key_value_heads
+        if hasattr(model.config, "num_key_value_heads")
+        else True
+    )
     texts = list(run.sequences["text"])
 
     def inputs_of(seq: int) -> dict[str, Any]:
@@ -70,7 +78,9 @@ def test_image_family_capture_equals_eager_attention(family: str, image_folder: 
 
     model = IMAGE_MODELS[family]()
     processor = ViTImageProcessor(size={"height": 32, "width": 32})
-    run = av.build(model, image_folder, processor=processor, out=tmp_path / "run", max_tokens=None, layouts=())
+    run = av.build(
+        model, image_folder, processor=processor, out=tmp_path / "run", max_tokens=None, layouts=()
+    )
     grid = run.manifest.image_grid
     assert grid == (4, 4)
     tokens = run.tokens
@@ -83,7 +93,9 @@ def test_image_family_capture_equals_eager_attention(family: str, image_folder: 
         from PIL import Image
 
         with Image.open(image_folder / sources[seq]) as image:
-            return {"pixel_values": processor(images=[image.convert("RGB")], return_tensors="pt")["pixel_values"]}
+            return {
+                "pixel_values": processor(images=[image.convert("RGB")], return_tensors="pt")["pixel_values"]
+            }
 
     assert_run_matches_model(run, model, inputs_of)
     assert (run.path / "images" / "0.png").exists(), "image runs keep the image as the model saw it"
@@ -91,17 +103,28 @@ def test_image_family_capture_equals_eager_attention(family: str, image_folder: 
 
 def test_grouped_query_heads_share_their_kv_group(minilm: Any, sentences: list[str], tmp_path: Path) -> None:
     model = TEXT_MODELS["llama-gqa"]()
-    run = av.build(model, sentences[:3], tokenizer=minilm.tokenizer, out=tmp_path / "run", max_tokens=None, layouts=())
+    run = av.build(
+        model, sentences[:3], tokenizer=minilm.tokenizer, out=tmp_path / "run", max_tokens=None, layouts=()
+    )
     assert run.info.kv_map == (0, 0, 1, 1)
     assert run.array("layers.0.k").shape[0] == 2, "one key set per KV head, not per query head"
     np.testing.assert_array_equal(run.head(1, 0).keys(), run.head(1, 1).keys())
     assert not np.array_equal(run.head(1, 1).keys(), run.head(1, 2).keys())
 
 
-def test_pre_rope_vectors_are_stored_under_their_own_name(minilm: Any, sentences: list[str], tmp_path: Path) -> None:
+def test_pre_rope_vectors_are_stored_under_their_own_name(
+    minilm: Any, sentences: list[str], tmp_path: Path
+) -> None:
     model = TEXT_MODELS["llama-gqa"]()
-    run = av.build(model, sentences[:2], tokenizer=minilm.tokenizer, out=tmp_path / "run", max_tokens=None,
-                   layouts=(), pre_rope=True)
+    run = av.build(
+        model,
+        sentences[:2],
+        tokenizer=minilm.tokenizer,
+        out=tmp_path / "run",
+        max_tokens=None,
+        layouts=(),
+        pre_rope=True,
+    )
     head = run.head(0, 1)
     assert run.info.has_pre_rope
     pre, post = head.queries(pre_rope=True), head.queries()
@@ -117,7 +140,9 @@ def test_minilm_capture_equals_eager_attention(minilm: Any, sentences: list[str]
     run = av.build("minilm", sentences, out=tmp_path / "run", max_tokens=None, layouts=())
     assert (run.info.layers, run.info.heads, run.info.head_dim) == (6, 12, 32)
     texts = list(run.sequences["text"])
-    assert_run_matches_model(run, minilm.model, lambda s: minilm.tokenizer(texts[s], return_tensors="pt").data)
+    assert_run_matches_model(
+        run, minilm.model, lambda s: minilm.tokenizer(texts[s], return_tensors="pt").data
+    )
 
 
 @pytest.mark.slow
@@ -126,4 +151,6 @@ def test_smollm2_capture_equals_eager_attention(smollm2: Any, sentences: list[st
     assert (run.info.layers, run.info.heads, run.info.kv_heads, run.info.head_dim) == (30, 9, 3, 64)
     assert run.info.kv_map == (0, 0, 0, 1, 1, 1, 2, 2, 2)
     texts = list(run.sequences["text"])
-    assert_run_matches_model(run, smollm2.model, lambda s: smollm2.tokenizer(texts[s], return_tensors="pt").data)
+    assert_run_matches_model(
+        run, smollm2.model, lambda s: smollm2.tokenizer(texts[s], return_tensors="pt").data
+    )

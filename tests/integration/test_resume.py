@@ -33,7 +33,24 @@ def model_folder(tmp_path_factory: pytest.TempPathFactory, minilm: Any) -> Path:
 @pytest.fixture(scope="module")
 def long_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = np.random.default_rng(1)
-    words = "the a river town people moved hills in april flood rain city north south old new".split()
+    words = [
+        "the",
+        "a",
+        "river",
+        "town",
+        "people",
+        "moved",
+        "hills",
+        "in",
+        "april",
+        "flood",
+        "rain",
+        "city",
+        "north",
+        "south",
+        "old",
+        "new",
+    ]
     lines = [
         " ".join(rng.choice(words, size=rng.integers(4, 30))).capitalize() + "." for _ in range(N_SENTENCES)
     ]
