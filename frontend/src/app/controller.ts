@@ -1,0 +1,468 @@
+// The controller: owns the canvas, the run's data and the current view; turns state changes into
+// loads, camera moves and layers, and announces each finished picture (the render event).
+
+import type { PickingInfo } from "@deck.gl/core";
+import { RunData } from "../data/run-data";
+import { searchTokens } from "../data/search";
+import { layoutKey, type DataSource } from "../data/types";
+import { Canvas, type Camera2D, type Camera3D, type CameraChange } from "../render/canvas";
+import { legend } from "../render/colors";
+import { CELL, GAP, PITCH, cellAt, cellCentre, cellOrigin, nearestCell, zoomToFit, type Cell } from "../render/geometry";
+import { tokenOf, type DrawSettings } from "../views/common";
+import { DEFAULT_POINT_BUDGET, MatrixView } from "../views/matrix";
+import { SingleView } from "../views/single";
+import { app, type Tooltip } from "./state.svelte";
+import { formatUrlState, type UrlState } from "./url";
+
+const TRANSITION_MS = 650;
+const ENTER_FRACTION = 0.78;
+const LEAVE_FRACTION = 0.4;
+const POLL_MS = 10_000;
+
+export interface RenderEvent {
+  view: string;
+  generation: number;
+}
+
+export class Controller {
+  canvas: Canvas | null = null;
+  data: RunData | null = null;
+  private matrix: MatrixView | null = null;
+  private single: SingleView | null = null;
+  private hovered: Cell | null = null;
+  private pointer: [number, number] | null = null;
+  private generation = 0;
+  private abort = new AbortController();
+  private frame = 0;
+  private hits: Uint8Array | null = null;
+  private poll: ReturnType<typeof setInterval> | null = null;
+  private readonly listeners: ((event: RenderEvent) => void)[] = [];
+
+  constructor(
+    readonly source: DataSource,
+    private readonly options: { budget?: number; onUrl?: (query: string, push: boolean) => void } = {},
+  ) {}
+
+  attach(element: HTMLDivElement): void {
+    this.canvas = new Canvas(element, {
+      onHover: (info) => this.onHover(info),
+      onClick: (info) => this.onClick(info),
+      onCamera: (change) => this.onCamera(change),
+    });
+  }
+
+  onRendered(listener: (event: RenderEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  get settings(): DrawSettings {
+    return {
+      method: app.method,
+      dim: app.dim,
+      color: app.color,
+      hits: this.hits,
+      theme: app.theme,
+      labels: app.labels,
+      sizeByNorm: app.sizeByNorm,
+    };
+  }
+
+  async start(initial: UrlState): Promise<void> {
+    Object.assign(app, initial);
+    try {
+      app.runs = await this.source.listRuns();
+      if (!app.runs.length) throw new Error("this server shows no runs");
+      if (!app.runs.some((r) => r.id === app.run)) app.run = app.runs[0].id;
+      await this.openRun();
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  /** Apply a change of state from the controls (or the URL) and redraw what it affects. */
+  async set(change: Partial<UrlState>, { push = false, keepCamera = false } = {}): Promise<void> {
+    const before = { ...this.urlState() };
+    Object.assign(app, change);
+    if (change.run !== undefined && change.run !== before.run) {
+      await this.openRun();
+      return;
+    }
+    if (change.search !== undefined || change.match !== undefined) this.runSearch();
+    const viewChanged =
+      app.view !== before.view || app.layer !== before.layer || app.head !== before.head;
+    const layoutChanged = app.method !== before.method || app.dim !== before.dim;
+    this.syncUrl(push || viewChanged);
+    if (viewChanged || layoutChanged) {
+      await this.show({ animate: viewChanged, keepCamera });
+    } else if (change.color !== undefined || change.sizeByNorm !== undefined) {
+      await this.show({ animate: false });
+    } else {
+      this.beginRender();
+      this.updateLegend();
+      this.redraw();
+      await this.finishRender(this.generation);
+    }
+  }
+
+  urlState(): UrlState {
+    const { run, view, layer, head, method, dim, color, search, match, theme, labels, sizeByNorm } = app;
+    return { run, view, layer, head, method, dim, color, search, match, theme, labels, sizeByNorm };
+  }
+
+  openHead(layer: number, head: number): Promise<void> {
+    return this.set({ view: "single", layer, head }, { push: true });
+  }
+
+  resetCamera(): void {
+    if (!this.canvas || !this.data) return;
+    this.canvas.moveTo(app.view === "matrix" ? this.matrixCamera() : this.singleCamera(), TRANSITION_MS);
+    if (app.view === "single" && this.single) this.scheduleLabels();
+  }
+
+  async refresh(): Promise<void> {
+    if (!this.data) return;
+    try {
+      if (await this.data.refreshLayouts()) {
+        this.data.forget("head|");
+        app.details = this.data.details;
+        await this.show({ animate: false, keepCamera: true });
+      }
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  private async openRun(): Promise<void> {
+    this.beginRender();
+    this.matrix = null;
+    this.single = null;
+    app.error = "";
+    app.loading = { active: true, done: 0, total: 0, label: "loading tokens" };
+    this.data = await RunData.load(this.source, app.run);
+    app.details = this.data.details;
+    app.layer = Math.min(app.layer, this.data.layers - 1);
+    app.head = Math.min(app.head, this.data.heads - 1);
+    this.chooseLayout();
+    this.runSearch();
+    this.startPolling();
+    await this.show({ animate: false });
+  }
+
+  /** Keep the requested projection if any head has it, else take the first that exists. */
+  private chooseLayout(): void {
+    const layouts = this.data!.details.layouts;
+    const has = (method: string, dim: number) => (layouts[layoutKey(method, dim)] ?? []).length > 0;
+    if (has(app.method, app.dim) && has(app.method, 2)) return;
+    for (const method of [app.method, "tsne", "umap", "pca"]) {
+      if (has(method, 2)) {
+        app.method = method;
+        if (!has(method, app.dim)) app.dim = 2;
+        return;
+      }
+    }
+  }
+
+  private startPolling(): void {
+    if (this.poll) clearInterval(this.poll);
+    const data = this.data!;
+    const total = data.layers * data.heads;
+    const complete = () => Object.values(data.details.layouts).every((heads) => heads.length === total);
+    if (complete()) return;
+    this.poll = setInterval(() => {
+      if (complete() && this.poll) clearInterval(this.poll);
+      else void this.refresh();
+    }, POLL_MS);
+  }
+
+  private runSearch(): void {
+    this.hits = null;
+    app.searchInfo = null;
+    if (!this.data || !app.search.trim()) return;
+    try {
+      const result = searchTokens(this.data.tokens, app.search, app.match);
+      this.hits = result.hits;
+      app.searchInfo = { tokens: result.tokens, sequences: result.sequences, examples: result.examples, error: "" };
+    } catch (error) {
+      app.searchInfo = { tokens: 0, sequences: 0, examples: [], error: (error as Error).message };
+      this.hits = new Uint8Array(this.data.n);
+    }
+  }
+
+  private async show({ animate, keepCamera = false }: { animate: boolean; keepCamera?: boolean }): Promise<void> {
+    if (!this.data || !this.canvas) return;
+    const generation = this.beginRender();
+    this.abort.abort();
+    this.abort = new AbortController();
+    const signal = this.abort.signal;
+    app.error = "";
+    this.updateLegend();
+    try {
+      if (app.view === "matrix") await this.showMatrix(animate, keepCamera, signal);
+      else await this.showSingle(animate, keepCamera, signal);
+    } catch (error) {
+      if (!signal.aborted) this.fail(error);
+      return;
+    }
+    if (signal.aborted) return;
+    app.loading = { ...app.loading, active: false };
+    await this.finishRender(generation);
+  }
+
+  private async showMatrix(animate: boolean, keepCamera: boolean, signal: AbortSignal): Promise<void> {
+    const data = this.data!;
+    const canvas = this.canvas!;
+    const key = layoutKey(app.method, 2);
+    if (!this.matrix || this.matrix.key !== key || this.matrix.data !== data) {
+      this.matrix = new MatrixView(data, key, this.options.budget ?? DEFAULT_POINT_BUDGET);
+    }
+    const matrix = this.matrix;
+    app.lod = matrix.lod ? { perCell: matrix.perCell, points: matrix.perCell * data.layers * data.heads } : null;
+    app.headInfo = null;
+    if (canvas.is3d) canvas.setMode("2d", this.matrixCamera());
+    else if (!keepCamera) canvas.moveTo(this.matrixCamera(), animate ? TRANSITION_MS : 0);
+    const total = matrix.expected.length;
+    app.loading = { active: true, done: matrix.loaded, total, label: `loading ${key} layouts` };
+    this.redraw();
+    await matrix.load(this.settings, () => {
+      app.loading = { active: true, done: matrix.loaded, total, label: `loading ${key} layouts` };
+      this.scheduleRedraw();
+    }, signal);
+    if (!signal.aborted) this.redraw();
+  }
+
+  private async showSingle(animate: boolean, keepCamera: boolean, signal: AbortSignal): Promise<void> {
+    const data = this.data!;
+    const canvas = this.canvas!;
+    const key = layoutKey(app.method, app.dim);
+    if (!data.has(app.layer, app.head, key)) {
+      app.headInfo = await data.head(app.layer, app.head);
+      throw new Error(`layer ${app.layer} head ${app.head} has no ${key} layout yet; pick another projection or refresh`);
+    }
+    const reuse = this.single && this.single.key === key && this.single.layer === app.layer && this.single.head === app.head && this.single.data === data;
+    const single = reuse ? this.single! : new SingleView(data, app.layer, app.head, key);
+    app.loading = { active: true, done: 0, total: 1, label: `loading layer ${app.layer} head ${app.head}` };
+    if (app.dim === 2) {
+      if (canvas.is3d) canvas.setMode("2d", this.singleCamera());
+      else if (!keepCamera && !(reuse && !animate)) canvas.moveTo(this.singleCamera(), animate ? TRANSITION_MS : 0);
+    }
+    await single.load(this.settings, signal);
+    if (signal.aborted) return;
+    this.single = single;
+    app.headInfo = single.details;
+    if (app.dim === 3 && (!canvas.is3d || !reuse)) canvas.setMode("3d", this.singleCamera());
+    app.loading = { active: true, done: 1, total: 1, label: app.loading.label };
+    this.updateLegend();
+    this.updateLabels();
+    this.redraw();
+  }
+
+  private matrixCamera(): Camera2D {
+    const data = this.data!;
+    const { width, height } = this.canvas!.size;
+    const w = data.heads * PITCH - GAP;
+    const h = data.layers * PITCH - GAP;
+    const margin = { left: 44, top: 34, right: 12, bottom: 12 };
+    const zoom = Math.min(
+      zoomToFit(w, width - margin.left - margin.right),
+      zoomToFit(h, height - margin.top - margin.bottom),
+    );
+    const scale = 2 ** zoom;
+    return {
+      target: [w / 2 - (margin.left - margin.right) / 2 / scale, h / 2 - (margin.top - margin.bottom) / 2 / scale, 0],
+      zoom,
+    };
+  }
+
+  private singleCamera(): Camera2D | Camera3D {
+    const { width, height } = this.canvas!.size;
+    const side = Math.min(width, height);
+    if (app.dim === 3) {
+      return { target: [0, 0, 0], zoom: zoomToFit(CELL, side, 0.62), rotationX: 18, rotationOrbit: 35 };
+    }
+    const [x, y] = cellCentre(app.layer, app.head);
+    return { target: [x, y, 0], zoom: zoomToFit(CELL, side, 0.94) };
+  }
+
+  private updateLegend(): void {
+    const norms = app.view === "single" ? (this.single?.norms ?? null) : null;
+    app.legend = legend(app.color, this.data, norms);
+  }
+
+  private scheduleRedraw(): void {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.redraw();
+    });
+  }
+
+  private labelFrame = 0;
+
+  private scheduleLabels(): void {
+    if (this.labelFrame) return;
+    this.labelFrame = requestAnimationFrame(() => {
+      this.labelFrame = 0;
+      this.updateLabels();
+      this.redraw();
+    });
+  }
+
+  private updateLabels(): void {
+    if (!this.single || !this.canvas) return;
+    const { width, height } = this.canvas.size;
+    const canvas = this.canvas;
+    this.single.updateLabels(this.settings, (p) => canvas.project(p), width, height);
+  }
+
+  redraw(): void {
+    if (!this.canvas) return;
+    const settings = this.settings;
+    if (app.view === "single" && this.single?.layout) {
+      this.canvas.setLayers(this.single.layers(settings));
+    } else if (this.matrix) {
+      const cellPixels = CELL * 2 ** this.canvas.currentCamera.zoom;
+      this.canvas.setLayers(this.matrix.layers(settings, this.hovered, cellPixels));
+    }
+  }
+
+  private beginRender(): number {
+    this.generation++;
+    app.rendered = false;
+    document.body.dataset.rendered = "";
+    return this.generation;
+  }
+
+  private async finishRender(generation: number): Promise<void> {
+    if (!this.canvas) return;
+    await this.canvas.drawn();
+    if (generation !== this.generation) return;
+    app.rendered = true;
+    const event = { view: app.view, generation };
+    document.body.dataset.rendered = `${app.view}:${generation}`;
+    for (const listener of this.listeners) listener(event);
+  }
+
+  private fail(error: unknown): void {
+    app.error = error instanceof Error ? error.message : String(error);
+    app.loading = { ...app.loading, active: false };
+    // An error is a finished state too: tests and users should not wait for a picture forever.
+    void this.finishRender(this.generation);
+  }
+
+  private syncUrl(push: boolean): void {
+    this.options.onUrl?.(formatUrlState(this.urlState()), push);
+  }
+
+  private onCamera({ camera, userInteraction }: CameraChange): void {
+    if (!this.canvas || !this.data) return;
+    const { width, height } = this.canvas.size;
+    const cellPixels = CELL * 2 ** camera.zoom;
+    const side = Math.min(width, height);
+    if (app.view === "matrix") {
+      this.scheduleRedraw();
+      if (userInteraction && cellPixels >= ENTER_FRACTION * side) {
+        const world = this.pointer ? this.canvas.unproject(this.pointer[0], this.pointer[1]) : camera.target;
+        const cell = nearestCell(world?.[0] ?? camera.target[0], world?.[1] ?? camera.target[1], this.data.layers, this.data.heads);
+        void this.openHead(cell.layer, cell.head);
+      }
+    } else {
+      this.scheduleLabels();
+      if (userInteraction && !this.canvas.is3d && cellPixels < LEAVE_FRACTION * side) {
+        app.tooltip = null;
+        void this.set({ view: "matrix" }, { push: true, keepCamera: true });
+      }
+    }
+  }
+
+  private onHover(info: PickingInfo): void {
+    this.pointer = [info.x, info.y];
+    if (!this.data) return;
+    if (app.view === "matrix") {
+      const world = info.coordinate;
+      const cell = world ? cellAt(world[0], world[1], this.data.layers, this.data.heads) : null;
+      if (cell?.layer !== this.hovered?.layer || cell?.head !== this.hovered?.head) {
+        this.hovered = cell;
+        this.scheduleRedraw();
+      }
+      app.tooltip = cell ? this.cellTooltip(cell, info.x, info.y) : null;
+      return;
+    }
+    if (info.layer?.id === "single-points" && info.index >= 0 && this.single) {
+      app.tooltip = this.pointTooltip(this.single.rowOf(info.index), info.x, info.y);
+    } else {
+      app.tooltip = null;
+    }
+  }
+
+  private onClick(info: PickingInfo): void {
+    if (!this.data || app.view !== "matrix" || !info.coordinate) return;
+    const cell = cellAt(info.coordinate[0], info.coordinate[1], this.data.layers, this.data.heads);
+    if (cell) {
+      app.tooltip = null;
+      void this.openHead(cell.layer, cell.head);
+    }
+  }
+
+  private cellTooltip(cell: Cell, x: number, y: number): Tooltip {
+    const key = layoutKey(app.method, 2);
+    const has = this.data!.has(cell.layer, cell.head, key);
+    return {
+      x,
+      y,
+      title: `L${cell.layer} H${cell.head}`,
+      subtitle: has ? "click or zoom in to open" : `no ${key} layout yet`,
+    };
+  }
+
+  private pointTooltip(row: number, x: number, y: number): Tooltip {
+    const data = this.data!;
+    const { token, isKey } = tokenOf(data, row);
+    const t = data.tokens;
+    const seq = t.sequence[token];
+    const text = data.sequences.text[seq] ?? "";
+    const lines = [`position ${t.position[token]} of ${t.seqLen[token]}`];
+    if (app.color === "norm" && this.single?.norms) {
+      const i = this.single.data.order.indexOf(row);
+      if (i >= 0 && i < this.single.norms.length) lines.push(`norm ${this.single.norms[i].toFixed(2)}`);
+    } else if (app.color === "frequency") lines.push(`frequency ${data.frequency[t.token[token]]}`);
+    else if (app.color === "pos_mod_5") lines.push(`position mod 5: ${t.position[token] % 5}`);
+    else if (app.color === "token_length") lines.push(`length ${[...t.values[t.token[token]]].length}`);
+    else if (app.color === "seq_length") lines.push(`sequence length ${t.seqLen[token]}`);
+    const start = t.charStart[token];
+    const end = t.charEnd[token];
+    const context: [string, string, string] =
+      start >= 0 && end >= start ? clip(text.slice(0, start), text.slice(start, end), text.slice(end)) : clip(text, "", "");
+    return {
+      x,
+      y,
+      title: t.values[t.token[token]],
+      subtitle: `${isKey ? "key" : "query"} · sequence ${seq}`,
+      lines,
+      context,
+    };
+  }
+
+  /** Screen rectangles (CSS pixels, page coordinates) of every Matrix cell; for tests and exports. */
+  cells(): { layer: number; head: number; x: number; y: number; width: number; height: number }[] {
+    if (!this.canvas || !this.data || app.view !== "matrix") return [];
+    const rect = this.canvas.parent.getBoundingClientRect();
+    const out = [];
+    for (let layer = 0; layer < this.data.layers; layer++) {
+      for (let head = 0; head < this.data.heads; head++) {
+        const [x, y] = cellOrigin(layer, head);
+        const a = this.canvas.project([x, y]);
+        const b = this.canvas.project([x + CELL, y + CELL]);
+        if (!a || !b) continue;
+        out.push({ layer, head, x: rect.left + a[0], y: rect.top + a[1], width: b[0] - a[0], height: b[1] - a[1] });
+      }
+    }
+    return out;
+  }
+}
+
+function clip(before: string, token: string, after: string): [string, string, string] {
+  const room = 110;
+  const b = before.length > room ? `…${before.slice(-room)}` : before;
+  const a = after.length > room ? `${after.slice(0, room)}…` : after;
+  return [b, token, a];
+}

@@ -1,0 +1,90 @@
+// The part of the app state that lives in the URL, so a view can be shared or reloaded.
+
+import type { MatchMode } from "../data/search";
+import type { ColorMode } from "../render/colors";
+import { COLOR_MODES } from "../render/colors";
+import type { Theme } from "../views/common";
+
+export interface UrlState {
+  run: string;
+  view: "matrix" | "single";
+  layer: number;
+  head: number;
+  method: string;
+  dim: number;
+  color: ColorMode;
+  search: string;
+  match: MatchMode;
+  theme: Theme;
+  labels: boolean;
+  sizeByNorm: boolean;
+}
+
+export const DEFAULTS: UrlState = {
+  run: "",
+  view: "matrix",
+  layer: 0,
+  head: 0,
+  method: "tsne",
+  dim: 2,
+  color: "query_key",
+  search: "",
+  match: "exact",
+  theme: "light",
+  labels: true,
+  sizeByNorm: false,
+};
+
+const KEYS: Record<keyof UrlState, string> = {
+  run: "run",
+  view: "view",
+  layer: "layer",
+  head: "head",
+  method: "projection",
+  dim: "dim",
+  color: "color",
+  search: "search",
+  match: "match",
+  theme: "theme",
+  labels: "labels",
+  sizeByNorm: "size",
+};
+
+function int(value: string | null, fallback: number): number {
+  const n = Number.parseInt(value ?? "", 10);
+  return Number.isFinite(n) && n >= 0 ? n : fallback;
+}
+
+export function parseUrlState(search: string): UrlState {
+  const p = new URLSearchParams(search);
+  const get = (key: keyof UrlState) => p.get(KEYS[key]);
+  const color = get("color") as ColorMode | null;
+  const match = get("match");
+  return {
+    run: get("run") ?? DEFAULTS.run,
+    view: get("view") === "single" ? "single" : "matrix",
+    layer: int(get("layer"), 0),
+    head: int(get("head"), 0),
+    method: ["tsne", "umap", "pca"].includes(get("method") ?? "") ? get("method")! : DEFAULTS.method,
+    dim: get("dim") === "3" ? 3 : 2,
+    color: color && COLOR_MODES.some((m) => m.id === color) ? color : DEFAULTS.color,
+    search: get("search") ?? "",
+    match: match === "substring" || match === "regex" ? match : "exact",
+    theme: get("theme") === "dark" ? "dark" : "light",
+    labels: get("labels") !== "0",
+    sizeByNorm: get("sizeByNorm") === "1",
+  };
+}
+
+/** Query string holding the fields that differ from the defaults (the run always). */
+export function formatUrlState(state: UrlState): string {
+  const p = new URLSearchParams();
+  for (const key of Object.keys(KEYS) as (keyof UrlState)[]) {
+    const value = state[key];
+    if (key !== "run" && value === DEFAULTS[key]) continue;
+    if (key === "view" && value === "matrix") continue;
+    if ((key === "layer" || key === "head") && state.view === "matrix") continue;
+    p.set(KEYS[key], typeof value === "boolean" ? (value ? "1" : "0") : String(value));
+  }
+  return p.toString();
+}

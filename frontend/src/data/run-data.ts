@@ -1,0 +1,124 @@
+// One run's data in the browser: the tables every view shares, and per-head arrays fetched on
+// demand (cached, deduplicated, at most a few requests in flight).
+
+import type { DataSource, HeadDetails, Layout, RunDetails, SequenceTable, TokenTable } from "./types";
+
+const MAX_IN_FLIGHT = 6;
+
+export class RunData {
+  /** occurrences of each token string in the corpus (each token counted once, not per q/k copy) */
+  readonly frequency: Uint32Array;
+  private readonly cache = new Map<string, Promise<unknown>>();
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  private constructor(
+    readonly source: DataSource,
+    readonly id: string,
+    public details: RunDetails,
+    readonly tokens: TokenTable,
+    readonly sequences: SequenceTable,
+    /** [2N] layout rows in level-of-detail order */
+    readonly order: Uint32Array,
+  ) {
+    this.frequency = new Uint32Array(tokens.values.length);
+    for (let t = 0; t < tokens.n; t++) this.frequency[tokens.token[t]]++;
+  }
+
+  static async load(source: DataSource, id: string): Promise<RunData> {
+    const [details, tokens, sequences, order] = await Promise.all([
+      source.run(id),
+      source.tokens(id),
+      source.sequences(id),
+      source.lodOrder(id),
+    ]);
+    return new RunData(source, id, details, tokens, sequences, order);
+  }
+
+  get n(): number {
+    return this.tokens.n;
+  }
+
+  get layers(): number {
+    return this.details.layers;
+  }
+
+  get heads(): number {
+    return this.details.heads;
+  }
+
+  /** Whether head (layer, head) has the layout `key` ("tsne.2d"). */
+  has(layer: number, head: number, key: string): boolean {
+    return this.available(key).has(layer * this.heads + head);
+  }
+
+  available(key: string): Set<number> {
+    const cached = this.availableSets.get(key);
+    if (cached) return cached;
+    const set = new Set(this.details.layouts[key] ?? []);
+    this.availableSets.set(key, set);
+    return set;
+  }
+
+  private availableSets = new Map<string, Set<number>>();
+
+  /** Re-read which layouts exist (an embedding may still be running); true when something changed. */
+  async refreshLayouts(): Promise<boolean> {
+    const layouts = await this.source.layouts(this.id);
+    const before = JSON.stringify(this.details.layouts);
+    this.details = { ...this.details, layouts };
+    this.availableSets.clear();
+    return JSON.stringify(layouts) !== before;
+  }
+
+  layout(layer: number, head: number, key: string, limit?: number): Promise<Layout> {
+    const full = this.cache.get(`layout|${key}|${layer}|${head}|`) as Promise<Layout> | undefined;
+    if (full && limit) return full.then((l) => sliceLayout(l, limit));
+    return this.cached(`layout|${key}|${layer}|${head}|${limit ?? ""}`, () =>
+      this.source.layout(this.id, layer, head, key, { limit }),
+    );
+  }
+
+  norms(layer: number, head: number, limit?: number): Promise<Float32Array> {
+    const full = this.cache.get(`norms|${layer}|${head}|`) as Promise<Float32Array> | undefined;
+    if (full && limit) return full.then((n) => n.subarray(0, limit));
+    return this.cached(`norms|${layer}|${head}|${limit ?? ""}`, () =>
+      this.source.norms(this.id, layer, head, { limit }),
+    );
+  }
+
+  head(layer: number, head: number): Promise<HeadDetails> {
+    return this.cached(`head|${layer}|${head}`, () => this.source.head(this.id, layer, head));
+  }
+
+  /** Forget cached head details and layouts of `key` (after a refresh found new ones). */
+  forget(prefix: string): void {
+    for (const key of [...this.cache.keys()]) if (key.startsWith(prefix)) this.cache.delete(key);
+  }
+
+  private cached<T>(key: string, load: () => Promise<T>): Promise<T> {
+    let promise = this.cache.get(key) as Promise<T> | undefined;
+    if (!promise) {
+      promise = this.limited(load);
+      this.cache.set(key, promise);
+      promise.catch(() => this.cache.delete(key));
+    }
+    return promise;
+  }
+
+  private async limited<T>(load: () => Promise<T>): Promise<T> {
+    while (this.active >= MAX_IN_FLIGHT) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await load();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+function sliceLayout(layout: Layout, limit: number): Layout {
+  if (layout.rows <= limit) return layout;
+  return { ...layout, rows: limit, coords: layout.coords.subarray(0, limit * layout.dim) };
+}

@@ -1,0 +1,105 @@
+// The records the app reads about a run. They mirror the server's pydantic models
+// (attentionviz/server/app.py: RunSummary, RunDetails, HeadDetails); tests/unit/test_server_contract.py
+// checks that the field names agree.
+
+export interface RunSummary {
+  id: string;
+  model: string;
+  kind: string;
+  layers: number;
+  heads: number;
+  n_tokens: number;
+  n_sequences: number;
+}
+
+export interface RunDetails extends RunSummary {
+  architecture: string;
+  corpus: string;
+  kv_heads: number;
+  head_dim: number;
+  kv_map: number[];
+  image_grid: number[] | null;
+  special_tokens: string[];
+  created: string;
+  version: string;
+  /** layout key ("tsne.2d") -> heads that have it (index = layer * heads + head) */
+  layouts: Record<string, number[]>;
+}
+
+export interface HeadDetails {
+  name: string;
+  layer: number;
+  head: number;
+  kv_head: number;
+  layouts: string[];
+  layout_meta: Record<string, Record<string, unknown>>;
+  metrics: Record<string, unknown>;
+  fidelity: Record<string, unknown>;
+}
+
+/** The token table, columnar. Row t is global token t; layout rows t (query) and N + t (key). */
+export interface TokenTable {
+  n: number;
+  /** code into `values` for each token */
+  token: Uint32Array;
+  values: string[];
+  sequence: Int32Array;
+  position: Int32Array;
+  seqLen: Int32Array;
+  special: Uint8Array;
+  charStart: Int32Array;
+  charEnd: Int32Array;
+  patchRow: Int16Array | null;
+  patchCol: Int16Array | null;
+}
+
+export interface SequenceTable {
+  n: number;
+  text: string[];
+  nTokens: Int32Array;
+  tokenStart: Uint32Array;
+}
+
+/** One layout of one head: `rows` points in level-of-detail order (row i is layout row order[i]). */
+export interface Layout {
+  key: string;
+  dim: number;
+  rows: number;
+  /** float32 [rows, dim] */
+  coords: Float32Array;
+  /** per-axis [min, max] over the whole layout (all 2N rows) */
+  bounds: [number, number][];
+}
+
+export interface FetchOptions {
+  /** send only the first `limit` rows of the level-of-detail order */
+  limit?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Where the app's data comes from. One implementation per host: HTTP for the server; a widget
+ * host (anywidget messages) and a static export (files) plug in here.
+ */
+export interface DataSource {
+  listRuns(): Promise<RunSummary[]>;
+  run(run: string): Promise<RunDetails>;
+  layouts(run: string): Promise<Record<string, number[]>>;
+  head(run: string, layer: number, head: number): Promise<HeadDetails>;
+  tokens(run: string): Promise<TokenTable>;
+  sequences(run: string): Promise<SequenceTable>;
+  /** [2N] layout rows in level-of-detail order (the same for every head) */
+  lodOrder(run: string): Promise<Uint32Array>;
+  /** rows in level-of-detail order */
+  layout(run: string, layer: number, head: number, key: string, options?: FetchOptions): Promise<Layout>;
+  /** [rows] query-then-key vector norms, in level-of-detail order */
+  norms(run: string, layer: number, head: number, options?: FetchOptions): Promise<Float32Array>;
+}
+
+export function layoutKey(method: string, dim: number): string {
+  return `${method}.${dim}d`;
+}
+
+export function headName(layer: number, head: number): string {
+  return `layers.${layer}.heads.${head}`;
+}
