@@ -192,7 +192,7 @@ def load(model: str, *, device: str = "cpu", dtype: str = "auto") -> LoadedModel
     if family.kind == "image":
         from transformers import AutoImageProcessor
 
-        processor = AutoImageProcessor.from_pretrained(location)
+        processor = AutoImageProcessor.from_pretrained(location)  # type: ignore[no-untyped-call]
     else:
         from transformers import AutoTokenizer
 

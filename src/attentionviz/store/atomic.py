@@ -46,6 +46,12 @@ def write_npy(path: Path, array: np.ndarray) -> None:
         np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
 
 
+def load_npy(path: Path) -> np.ndarray:
+    """A .npy file memory-mapped read-only (pickles refused)."""
+    array: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
+    return array
+
+
 def write_bytes(path: Path, data: bytes) -> None:
     with atomic_open(path, "wb") as handle:
         handle.write(data)

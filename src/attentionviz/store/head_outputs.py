@@ -19,7 +19,7 @@ import numpy as np
 
 from attentionviz.errors import RunNotFound
 from attentionviz.store import names
-from attentionviz.store.atomic import read_json, write_json, write_npy
+from attentionviz.store.atomic import load_npy, read_json, write_json, write_npy
 
 LAYOUT_METHODS = ("tsne", "umap", "pca")
 
@@ -46,7 +46,7 @@ def load_layout(run_dir: Path, layer: int, head: int, method: str, dim: int) -> 
             f"no {method} {dim}D layout for layer {layer} head {head}; "
             f"compute it with `attentionviz embed {run_dir} --layouts {method} --dims {dim}`"
         )
-    return np.load(path, mmap_mode="r", allow_pickle=False)
+    return load_npy(path)
 
 
 def load_layout_meta(run_dir: Path, layer: int, head: int, method: str, dim: int) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import numpy as np
 
 from attentionviz.errors import AttentionVizError, RunNotFound
 from attentionviz.store import head_outputs, names
+from attentionviz.store.atomic import load_npy
 from attentionviz.store.manifest import Manifest, load_manifest
 
 if TYPE_CHECKING:
@@ -146,16 +147,16 @@ class Head:
     def queries(self, *, pre_rope: bool = False) -> np.ndarray:
         """[n_tokens, head_dim] queries as the model multiplied them (post-rotary by default)."""
         kind = "q_pre_rope" if pre_rope else "q"
-        return self._captured(kind)[self.head]
+        return np.asarray(self._captured(kind)[self.head])
 
     def keys(self, *, pre_rope: bool = False) -> np.ndarray:
         """[n_tokens, head_dim] keys of this head's KV group."""
         kind = "k_pre_rope" if pre_rope else "k"
-        return self._captured(kind)[self.kv_head]
+        return np.asarray(self._captured(kind)[self.kv_head])
 
     def value_norms(self) -> np.ndarray:
         """[n_tokens] L2 norm of each token's value vector in this head's KV group."""
-        return self._captured("v_norm")[self.kv_head]
+        return np.asarray(self._captured("v_norm")[self.kv_head])
 
     def attention(self, seq: int) -> np.ndarray:
         """[len, len] the model's own attention for sequence `seq` (rows: queries)."""
@@ -195,7 +196,7 @@ class Head:
 
 @functools.lru_cache(maxsize=256)
 def _load_cached(path: str, mtime_ns: int) -> np.ndarray:
-    return np.load(path, mmap_mode="r", allow_pickle=False)
+    return load_npy(Path(path))
 
 
 def _load_array(run_dir: Path, name: str) -> np.ndarray:

@@ -33,4 +33,5 @@ def attention_from_qk(q: np.ndarray, k: np.ndarray, layer: LayerInfo) -> np.ndar
     logits = np.where(allowed_mask(len(q), layer), logits, -np.inf)
     logits -= logits.max(axis=1, keepdims=True)
     weights = np.exp(logits)
-    return (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
+    normalised: np.ndarray = (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
+    return normalised

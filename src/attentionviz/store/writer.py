@@ -68,8 +68,8 @@ class CaptureWriter:
         self.state_key = state_key
         self.state_path = staging / names.BUILD_STATE
         self.done: set[int] = set()
-        state = read_json(self.state_path) if self.state_path.exists() else None
-        resume = bool(state) and state.get("key") == state_key
+        state = read_json(self.state_path) if self.state_path.exists() else {}
+        resume = isinstance(state, dict) and state.get("key") == state_key
         if resume:
             self.done = set(state["done"])
         self.arrays: dict[str, np.ndarray] = {}
