@@ -164,3 +164,22 @@ def info(run: str) -> None:
     from attentionviz.store.reader import Run
 
     click.echo(run_command(lambda: describe(Run(run))))
+
+
+@main.command()
+@click.option(
+    "--model",
+    type=click.Choice(["minilm", "smollm2"]),
+    default="minilm",
+    show_default=True,
+    help="Bundled model to explore.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def demo(model: str, quiet: bool) -> None:
+    """Build (or reuse, from the cache) a run of a bundled model on the bundled Wikipedia corpus."""
+    from attentionviz.demo import build_demo
+    from attentionviz.info import describe
+    from attentionviz.store.reader import Run
+
+    path = run_command(build_demo, model, progress=not quiet)
+    click.echo(describe(Run(path)))
