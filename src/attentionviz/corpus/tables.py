@@ -13,6 +13,7 @@ whole, so large corpora are better given as JSONL.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import logging
 import math
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_TEXT_COLUMNS = ("text", "sentence", "content", "extract")
 TITLE_COLUMN = "title"
 BATCH_ROWS = 512
+COLUMN_SCAN_RECORDS = 100  # a JSONL file's columns are the keys found in its first records
 DATASET_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
 
 
@@ -74,15 +76,20 @@ def _title(record: dict[str, Any], text_column: str) -> str | None:
 
 
 class JsonlCorpus(RecordCorpus):
-    """JSON Lines: one JSON object per line (.jsonl, .ndjson). Blank lines are ignored."""
+    """JSON Lines: one JSON object per line (.jsonl, .ndjson). Blank lines are ignored.
+
+    Records may differ in their keys; one without the text column counts as an empty cell.
+    """
 
     def __init__(self, path: Path, *, split: str, text_column: str | None, language: str = "en") -> None:
         textio.check_readable_file(path)
         self.path = path
-        first = next(self._records(), None)
-        if first is None:
+        columns: dict[str, None] = {}  # the keys of the first records, in order of appearance
+        for _, record in itertools.islice(self._records(), COLUMN_SCAN_RECORDS):
+            columns.update(dict.fromkeys(record))
+        if not columns and next(self._records(), None) is None:
             raise CorpusError(f"corpus {path} holds no records; put one JSON object per line")
-        column = resolve_text_column(list(first[1]), text_column, str(path))
+        column = resolve_text_column(list(columns), text_column, str(path))
         super().__init__(source=str(path), fmt="jsonl", split=split, text_column=column, language=language)
 
     def _records(self) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -114,7 +121,10 @@ class JsonlCorpus(RecordCorpus):
 
 
 class CsvCorpus(RecordCorpus):
-    """CSV (comma) or TSV (tab) with a header row; quoted cells may span lines."""
+    """CSV (comma) or TSV (tab) with a header row; quoted cells may span lines.
+
+    Parsed strictly: an unterminated quote is an error rather than a cell that swallows the rest.
+    """
 
     def __init__(
         self, path: Path, *, split: str, text_column: str | None, delimiter: str = ",", language: str = "en"
@@ -137,7 +147,7 @@ class CsvCorpus(RecordCorpus):
         super().__init__(source=str(path), fmt=fmt, split=split, text_column=column, language=language)
 
     def _rows(self) -> Iterator[tuple[int, list[str]]]:
-        reader = csv.reader(textio.lines(self.path), delimiter=self.delimiter)
+        reader = csv.reader(textio.lines(self.path), delimiter=self.delimiter, strict=True)
         while True:
             start = reader.line_num + 1
             try:

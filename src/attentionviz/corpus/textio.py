@@ -52,11 +52,12 @@ def check_readable_file(path: Path) -> None:
         raise CorpusError(f"corpus file {path} is empty; point at a file that holds some text")
 
 
-def decoded_chunks(path: Path, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
+def decoded_chunks(path: Path, *, chunk_bytes: int | None = None) -> Iterator[str]:
     """Stream a UTF-8 file as text chunks, with BOM dropped and newlines normalised to LF.
 
     Raises CorpusError for NUL bytes (binary files, UTF-16) and invalid UTF-8, naming the byte offset.
     """
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
     offset = 0  # bytes of the file handed to the decoder so far
     held_cr = ""  # a trailing "\r" held back in case the next chunk starts with "\n"
@@ -106,7 +107,7 @@ def decoded_chunks(path: Path, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[st
                 return
 
 
-def lines(path: Path, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
+def lines(path: Path, *, chunk_bytes: int | None = None) -> Iterator[str]:
     """Stream a UTF-8 file line by line, each line ending with "\\n" except perhaps the last."""
     rest = ""
     for chunk in decoded_chunks(path, chunk_bytes=chunk_bytes):
@@ -127,7 +128,7 @@ _PARAGRAPH_BREAK = re.compile(r"\n\s*\n(?=[^\S\n]*\S)")
 
 
 def paragraphs(
-    path: Path, *, max_chars: int | None = None, chunk_bytes: int = CHUNK_BYTES
+    path: Path, *, max_chars: int | None = None, chunk_bytes: int | None = None
 ) -> Iterator[tuple[str, int, bool]]:
     """Stream (text, first line number, ends_paragraph) for the blank-line-separated blocks of a file.
 
