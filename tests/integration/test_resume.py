@@ -59,6 +59,14 @@ def long_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def reference(model_folder: Path, long_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> av.Run:
+    """The same build, never interrupted."""
+    out = tmp_path_factory.mktemp("reference") / "run"
+    subprocess.run(build_command(model_folder, long_corpus, out), check=True, timeout=300)
+    return av.open(out)
+
+
 def build_command(model: Path, corpus: Path, out: Path) -> list[str]:
     return [
         sys.executable,
@@ -100,12 +108,9 @@ def assert_same_run(a: av.Run, b: av.Run) -> None:
 
 @pytest.mark.parametrize("kill_after", [1, 6])
 def test_kill_9_then_rerun_equals_uninterrupted(
-    model_folder: Path, long_corpus: Path, tmp_path: Path, kill_after: int
+    model_folder: Path, long_corpus: Path, reference: av.Run, tmp_path: Path, kill_after: int
 ) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    reference = tmp_path / "reference"
-    subprocess.run(build_command(model_folder, long_corpus, reference), check=True, env=env, timeout=300)
-
     out = tmp_path / "interrupted"
     process = subprocess.Popen(build_command(model_folder, long_corpus, out), env=env)
     deadline = time.monotonic() + 240
@@ -119,5 +124,5 @@ def test_kill_9_then_rerun_equals_uninterrupted(
         av.open(out)
 
     subprocess.run(build_command(model_folder, long_corpus, out), check=True, env=env, timeout=300)
-    assert_same_run(av.open(reference), av.open(out))
+    assert_same_run(reference, av.open(out))
     assert not out.with_name(out.name + ".partial").exists()
