@@ -64,3 +64,19 @@ def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pixels = rng.integers(0, 255, size=(*size, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(folder / f"image-{index}.png")
     return folder
+
+
+@pytest.fixture(scope="session")
+def digits_vit_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained digits ViT (about 20 s), trained once per session into a temporary cache."""
+    from attentionviz.vision import digits_vit
+
+    return digits_vit(tmp_path_factory.mktemp("model-cache"))
+
+
+@pytest.fixture(scope="session")
+def digit_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of 20 held-out digit PNGs (two of each digit), the digits ViT's input size."""
+    from attentionviz.vision import digits_images
+
+    return digits_images(tmp_path_factory.mktemp("digits"), n=20)
