@@ -113,6 +113,21 @@ def test_malformed_tables(tmp_path: Path) -> None:
     assert "bad.csv:3 is not valid CSV" in message and "re-export" in message
 
 
+def test_a_parquet_file_damaged_mid_file(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = [f"Row number {i} has some words in it." for i in range(5000)]
+    pq.write_table(
+        pa.table({"text": texts}), tmp_path / "d.parquet", row_group_size=1000, compression="snappy"
+    )
+    data = bytearray((tmp_path / "d.parquet").read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 200] = bytes(b ^ 0xFF for b in data[middle : middle + 200])
+    message = error_of(write(tmp_path, "d.parquet", bytes(data)))
+    assert "d.parquet is damaged" in message and "re-export" in message
+
+
 def test_image_folders(tmp_path: Path) -> None:
     from PIL import Image
 

@@ -207,12 +207,25 @@ class ParquetCorpus(RecordCorpus):
         column = self._text_column or ""
         columns = [column] + ([self._title] if self._title else [])
         index = 0
-        for batch in self._file().iter_batches(batch_size=BATCH_ROWS, columns=columns):
+        for batch in self._batches(columns):
             texts = batch.column(0).to_pylist()
             titles = batch.column(1).to_pylist() if self._title else [None] * len(texts)
             for text, title in zip(texts, titles, strict=True):
                 yield index, text, (title or "").strip() or f"{self.path.name}:row {index + 1}"
                 index += 1
+
+    def _batches(self, columns: list[str]) -> Iterator[Any]:
+        import pyarrow as pa
+
+        batches = self._file().iter_batches(batch_size=BATCH_ROWS, columns=columns)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except (pa.ArrowException, OSError) as exc:
+                raise CorpusError(f"{self.path} is damaged ({exc}); re-export the Parquet file") from exc
+            yield batch
 
     def count_documents(self) -> int:
         return int(self._file().metadata.num_rows)
