@@ -9,15 +9,12 @@ converts every image. An animated image contributes its first frame.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
 from attentionviz.corpus.base import Corpus, CorpusSequence, sha256_files
 from attentionviz.errors import CorpusError
-
-logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 

@@ -8,7 +8,7 @@ a paragraph longer than `MAX_PARAGRAPH_CHARS` is split into sentences piece by p
 
 from __future__ import annotations
 
-import logging
+import abc
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -16,8 +16,6 @@ from attentionviz.corpus import split as splitting
 from attentionviz.corpus import textio
 from attentionviz.corpus.base import Corpus, CorpusSequence, sha256_file, sha256_strings
 from attentionviz.errors import CorpusError
-
-logger = logging.getLogger(__name__)
 
 MAX_PARAGRAPH_CHARS = 1 << 18
 
@@ -111,9 +109,9 @@ class RecordCorpus(Corpus):
         super().__init__(source=source, fmt=fmt, split=split, text_column=text_column)
         self.language = language
 
+    @abc.abstractmethod
     def documents(self) -> Iterator[tuple[int, str | None, str]]:
         """(document index, text or None when empty/null, source label) for each document."""
-        raise NotImplementedError
 
     def __iter__(self) -> Iterator[CorpusSequence]:
         split = self._split or "sentence"
@@ -125,10 +123,7 @@ class RecordCorpus(Corpus):
                 yield CorpusSequence(document=document, text=piece, source=label)
 
     def count_documents(self) -> int:
-        count = 0
-        for count, _ in enumerate(self.documents(), start=1):  # noqa: B007
-            pass
-        return count
+        return sum(1 for _ in self.documents())
 
 
 class InMemoryCorpus(RecordCorpus):
