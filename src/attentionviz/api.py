@@ -50,13 +50,11 @@ def build(
     from attentionviz.corpus import open_corpus
 
     options = dataclasses.replace(options or BuildOptions(), **_normalise(settings))
+    source = open_corpus(corpus, split=options.split, text_column=options.text_column, fmt=options.corpus_format)
     loaded = (
         loading.load(str(model), device=options.device, dtype=options.dtype)
         if isinstance(model, str | Path)
         else loading.in_memory(model, tokenizer=tokenizer, processor=processor)
-    )
-    source = open_corpus(
-        corpus, split=options.split, text_column=options.text_column, fmt=options.corpus_format
     )
     run_dir = Path(out)
     report, close = _tqdm_progress("capture", "tok") if progress else (None, lambda: None)

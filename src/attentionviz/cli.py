@@ -7,6 +7,7 @@ Heavy libraries (torch, transformers, reducers, pyarrow) are imported inside the
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -15,13 +16,34 @@ import click
 from attentionviz import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class OneLineErrors(click.Group):
+    """A click group whose usage errors are one line (`error: ...`), like every other error."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            fail(exc.format_message() + hint)
+        except click.Abort:
+            fail("aborted")
+        if isinstance(result, int) and standalone_mode:
+            sys.exit(result)  # --help and --version return 0 here
+        return result
+
+
+@click.group(
+    cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(__version__, prog_name="attentionviz")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """A global view of transformer attention: every head's queries and keys, embedded jointly."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:  # transformers' own weight-loading bars and advice are noise here
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def fail(message: str) -> None:

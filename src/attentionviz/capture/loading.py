@@ -131,6 +131,19 @@ def _gguf_to_folder(gguf: Path, digest: str) -> Path:
     return target
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the model hub answers at all (offline machines fail at once instead of retrying)."""
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False"):
+        return False
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def resolve(model: str) -> tuple[str, Path | str]:
     """Classify what the user passed: ("alias"|"gguf"|"folder"|"hub", location)."""
     alias = _alias_path(model.lower())
@@ -169,8 +182,9 @@ def load(model: str, *, device: str = "cpu", dtype: str = "auto") -> LoadedModel
         fingerprint = _folder_fingerprint(location)
     else:
         fingerprint = ""
+    offline = kind == "hub" and not hub_reachable()
     try:
-        config = AutoConfig.from_pretrained(location)
+        config = AutoConfig.from_pretrained(location, local_files_only=offline)
     except OSError as exc:
         raise ModelError(
             f"model {model!r} was not found locally and the model hub cannot be reached; pass a local folder, "
@@ -182,7 +196,7 @@ def load(model: str, *, device: str = "cpu", dtype: str = "auto") -> LoadedModel
 
     family = family_for(config.model_type)
     try:
-        net = AutoModel.from_pretrained(location, dtype=torch_dtype)
+        net = AutoModel.from_pretrained(location, dtype=torch_dtype, local_files_only=offline)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load the weights of {model!r}: {exc}") from exc
     if kind == "hub":
@@ -192,11 +206,11 @@ def load(model: str, *, device: str = "cpu", dtype: str = "auto") -> LoadedModel
     if family.kind == "image":
         from transformers import AutoImageProcessor
 
-        processor = AutoImageProcessor.from_pretrained(location)  # type: ignore[no-untyped-call]
+        processor = AutoImageProcessor.from_pretrained(location, local_files_only=offline)  # type: ignore[no-untyped-call]
     else:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(location)
+        tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=offline)
     info = ModelInfo(
         id=model,
         source=source,
