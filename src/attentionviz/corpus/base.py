@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import ClassVar
 
 from attentionviz.errors import CorpusError
+from attentionviz.hashing import HASH_CHUNK
 from attentionviz.store.manifest import CorpusInfo
 
 SPLITS = ("sentence", "line", "paragraph")
-HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -90,15 +90,6 @@ def sha256_files(root: Path, files: Iterable[Path]) -> str:
         with path.open("rb") as handle:
             while chunk := handle.read(HASH_CHUNK):
                 digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 of one file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
     return digest.hexdigest()
 
 

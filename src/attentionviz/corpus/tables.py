@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from attentionviz.corpus import textio
-from attentionviz.corpus.base import sha256_file, sha256_files
+from attentionviz.corpus.base import sha256_files
 from attentionviz.corpus.text import RecordCorpus
 from attentionviz.errors import CorpusError
+from attentionviz.hashing import sha256_file
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from attentionviz.corpus import split as splitting
 from attentionviz.corpus import textio
-from attentionviz.corpus.base import Corpus, CorpusSequence, sha256_file, sha256_strings
+from attentionviz.corpus.base import Corpus, CorpusSequence, sha256_strings
 from attentionviz.errors import CorpusError
+from attentionviz.hashing import sha256_file
 
 MAX_PARAGRAPH_CHARS = 1 << 18
 

@@ -9,7 +9,6 @@ renamed to `RUN`, so a reader never sees a half-written run.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from attentionviz.errors import AttentionVizError
+from attentionviz.hashing import sha256_file
 from attentionviz.store import names
 from attentionviz.store.atomic import read_json, write_json
 from attentionviz.store.manifest import Manifest, save_manifest
@@ -116,7 +116,7 @@ class CaptureWriter:
             described[name] = {
                 "shape": list(array.shape),
                 "dtype": "float32",
-                "sha256": file_digest(names.array_path(self.staging, name)),
+                "sha256": sha256_file(names.array_path(self.staging, name)),
             }
         return described
 
@@ -124,14 +124,6 @@ class CaptureWriter:
         for array in self.arrays.values():
             array.flush()  # type: ignore[attr-defined]
         self.arrays = {}
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def publish(staging: Path, run_dir: Path, manifest: Manifest) -> None:
