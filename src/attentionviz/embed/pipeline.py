@@ -1,0 +1,401 @@
+"""Embed every head of a finished run: layouts, their quality, fidelity and head metrics.
+
+    embed_run(run_dir)                                   # t-SNE 2D, UMAP 2D+3D, PCA 2D+3D, every head
+    embed_run(run_dir, layouts=("tsne.3d",), heads=[(2, 3)])
+
+Two stages, so a viewer has something to draw early and an interrupted embed resumes:
+
+1. PCA (2D/3D) of every selected head, in this process (milliseconds per head).
+2. One job per head, on local processes or a Dask cluster (`attentionviz.jobs`): normalise, one
+   exact kNN graph shared by every method, the missing t-SNE / UMAP layouts (each stored as soon as
+   it is done), each layout's quality (kNN preservation, trustworthiness, fidelity rho), the
+   original-space fidelity of raw / translated / translated+scaled vectors, and the head metrics.
+
+A head whose layouts, metrics.json and fidelity.json all exist is skipped unless `overwrite`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from attentionviz.embed import joint, quality
+from attentionviz.embed.joint import Normalisation
+from attentionviz.errors import AttentionVizError
+from attentionviz.store import head_outputs, names
+from attentionviz.store.reader import Run
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LAYOUTS = ("tsne", "umap", "pca")
+DEFAULT_DIMS = (2, 3)
+EXPENSIVE_ON_REQUEST = {("tsne", 3)}  # computed only when asked for by name ("tsne.3d") or with dims=(3,)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    """How every head is embedded (recorded in each layout's metadata)."""
+
+    normalisation: Normalisation = joint.DEFAULT
+    metric: str = "cosine"
+    seed: int = 0
+    device: str = "cpu"
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class HeadJob:
+    run_dir: str
+    layer: int
+    head: int
+    plan: tuple[tuple[str, int], ...]  # (method, dim) layouts to compute in this job
+    settings: EmbedSettings = field(default_factory=EmbedSettings)
+
+
+@dataclass(frozen=True)
+class HeadResult:
+    layer: int
+    head: int
+    seconds: dict[str, float]  # "knn", "tsne.2d", ...
+    rho: dict[str, float]  # layout name -> fidelity rho
+
+
+def plan_layouts(layouts: Iterable[str], dims: Iterable[int]) -> tuple[tuple[str, int], ...]:
+    """(method, dim) pairs from method names ("umap") and explicit pairs ("tsne.3d", "tsne3d")."""
+    from attentionviz.embed.reduce import REDUCERS
+
+    dims = tuple(dims)
+    for dim in dims:
+        if dim not in (2, 3):
+            raise AttentionVizError(f"layouts are 2D or 3D, not {dim}D; pass --dims 2,3")
+    plan: list[tuple[str, int]] = []
+    for raw in layouts:
+        spec = raw.strip().lower()
+        method, explicit = spec, None
+        for suffix in (".2d", ".3d", "2d", "3d"):
+            if spec.endswith(suffix):
+                method, explicit = spec[: -len(suffix)], int(suffix[-2])
+                break
+        if method not in REDUCERS:
+            raise AttentionVizError(
+                f"unknown layout {raw!r}; choose from {', '.join(REDUCERS)} (optionally as METHOD.2d / METHOD.3d)"
+            )
+        wanted = (
+            [explicit]
+            if explicit
+            else [d for d in dims if (method, d) not in EXPENSIVE_ON_REQUEST or 2 not in dims]
+        )
+        plan.extend((method, d) for d in wanted if (method, d) not in plan)
+    return tuple(plan)
+
+
+def embed_run(
+    run_dir: str | Path,
+    *,
+    layouts: Sequence[str] = DEFAULT_LAYOUTS,
+    dims: Sequence[int] = DEFAULT_DIMS,
+    heads: Iterable[tuple[int, int]] | None = None,
+    workers: int | None = None,
+    cluster: str | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    progress: bool | Progress | None = None,
+    overwrite: bool = False,
+    normalisation: Normalisation | None = None,
+    metric: str = "cosine",
+) -> None:
+    """Compute the requested layouts, their quality, fidelity and metrics for the selected heads."""
+    from attentionviz.embed.reduce import set_threads
+    from attentionviz.jobs.runner import run_jobs
+
+    run = Run(run_dir)
+    plan = plan_layouts(layouts, dims)
+    selected = select_heads(run, heads)
+    settings = EmbedSettings(
+        normalisation=normalisation or joint.DEFAULT,
+        metric=metric,
+        seed=seed,
+        device=device,
+        overwrite=overwrite,
+    )
+    quick = [(m, d) for m, d in plan if m == "pca"]
+    if quick:
+        _stage_pca(run, selected, quick, settings, progress)
+    jobs = [
+        HeadJob(
+            str(run.path), layer, head, _missing(run, layer, head, plan, settings.overwrite, quick), settings
+        )
+        for layer, head in selected
+        if settings.overwrite or not head_complete(run, layer, head, plan)
+    ]
+    if not jobs:
+        log.info("every selected head of %s is embedded already (pass overwrite=True to redo)", run.path)
+        return
+    report, close = _progress(progress, "embed", len(jobs))
+    try:
+        for done, (_, result) in enumerate(
+            run_jobs(embed_head, jobs, workers=workers, cluster=cluster, initializer=set_threads), start=1
+        ):
+            log.debug("layer %d head %d: %s", result.layer, result.head, result.seconds)
+            report(done, len(jobs))
+    finally:
+        close()
+
+
+def select_heads(run: Run, heads: Iterable[tuple[int, int]] | None) -> list[tuple[int, int]]:
+    info = run.info
+    if heads is None:
+        return [(layer, head) for layer in range(info.layers) for head in range(info.heads)]
+    selected = []
+    for layer, head in heads:
+        run.head(layer, head)  # raises a one-line error when out of range
+        selected.append((int(layer), int(head)))
+    return selected
+
+
+def head_complete(run: Run, layer: int, head: int, plan: Sequence[tuple[str, int]]) -> bool:
+    """True when every planned layout (with its quality), metrics.json and fidelity.json exist."""
+    fid = head_outputs.load_head_json(run.path, layer, head, "fidelity")
+    if fid is None or head_outputs.load_head_json(run.path, layer, head, "metrics") is None:
+        return False
+    have = set(head_outputs.available_layouts(run.path, layer, head))
+    for method, dim in plan:
+        if (method, dim) not in have or f"{method}.{dim}d" not in fid.get("quality", {}):
+            return False
+    return True
+
+
+def _missing(
+    run: Run,
+    layer: int,
+    head: int,
+    plan: Sequence[tuple[str, int]],
+    overwrite: bool,
+    done_here: Sequence[tuple[str, int]],
+) -> tuple[tuple[str, int], ...]:
+    have = set(head_outputs.available_layouts(run.path, layer, head))
+    return tuple(p for p in plan if p not in done_here and (overwrite or p not in have))
+
+
+def _stage_pca(
+    run: Run,
+    selected: Sequence[tuple[int, int]],
+    quick: Sequence[tuple[str, int]],
+    settings: EmbedSettings,
+    progress: bool | Progress | None,
+) -> None:
+    from attentionviz.embed.reduce import get_reducer
+
+    todo = [
+        (layer, head)
+        for layer, head in selected
+        if settings.overwrite or not set(quick) <= set(head_outputs.available_layouts(run.path, layer, head))
+    ]
+    report, close = _progress(progress if progress is True else None, "pca", len(todo))
+    try:
+        for done, (layer, head) in enumerate(todo, start=1):
+            vectors = _normalised(run, layer, head, settings)
+            have = set(head_outputs.available_layouts(run.path, layer, head))
+            for method, dim in quick:
+                if settings.overwrite or (method, dim) not in have:
+                    reducer = get_reducer(method)
+                    start = time.perf_counter()
+                    coords = reducer.embed(
+                        vectors.stacked(), dim=dim, knn=None, seed=settings.seed, device=settings.device
+                    )
+                    meta = _layout_meta(
+                        method, dim, vectors, reducer.params(dim), settings, time.perf_counter() - start
+                    )
+                    head_outputs.save_layout(run.path, layer, head, method, dim, coords, meta)
+            report(done, len(todo))
+    finally:
+        close()
+
+
+def embed_head(job: HeadJob) -> HeadResult:
+    """One head, start to finish: the job a worker runs. Every output is stored as soon as it exists."""
+    from attentionviz.embed import fidelity
+    from attentionviz.embed.knn import knn_graph
+    from attentionviz.embed.reduce import get_reducer
+
+    run = Run(job.run_dir)
+    settings = job.settings
+    layer, head_index = job.layer, job.head
+    head = run.head(layer, head_index)
+    q = np.asarray(head.queries(), dtype=np.float32)
+    k = np.asarray(head.keys(), dtype=np.float32)
+    vectors = _normalised(run, layer, head_index, settings, q=q, k=k)
+    x = vectors.stacked()
+    n = len(q)
+    seconds: dict[str, float] = {}
+
+    needed = max([quality.QUALITY_K] + [get_reducer(m).neighbours() for m, _ in job.plan])
+    start = time.perf_counter()
+    graph = knn_graph(x, min(needed, len(x) - 1), metric=settings.metric, device=settings.device)
+    seconds["knn"] = time.perf_counter() - start
+
+    starts, lengths = _sequence_bounds(job.run_dir)
+    layer_info = run.manifest.layers[layer]
+    pairs = fidelity.Pairs(q, k, starts, lengths, causal=layer_info.causal, window=layer_info.sliding_window)
+
+    def measure(coords: np.ndarray) -> dict[str, float]:
+        return {
+            "knn_preservation": quality.knn_preservation(graph, coords),
+            "trustworthiness": quality.trustworthiness(x, coords, metric=settings.metric, seed=settings.seed),
+            "rho": pairs.rho(coords[:n], coords[n:]),
+        }
+
+    for method, dim in job.plan:
+        reducer = get_reducer(method)
+        start = time.perf_counter()
+        coords = reducer.embed(x, dim=dim, knn=graph, seed=settings.seed, device=settings.device)
+        elapsed = time.perf_counter() - start
+        seconds[f"{method}.{dim}d"] = elapsed
+        if not np.isfinite(coords).all():
+            raise AttentionVizError(
+                f"{method} {dim}D of layer {layer} head {head_index} produced NaN; rerun with another --seed"
+            )
+        meta = _layout_meta(method, dim, vectors, reducer.params(dim), settings, elapsed)
+        meta["quality"] = measure(coords)
+        head_outputs.save_layout(run.path, layer, head_index, method, dim, coords, meta)
+
+    scores: dict[str, dict[str, float]] = {}
+    for method, dim in head_outputs.available_layouts(run.path, layer, head_index):
+        meta = head_outputs.load_layout_meta(run.path, layer, head_index, method, dim)
+        if "quality" not in meta:  # made in the PCA stage, or by an older run of embed
+            coords = np.asarray(head_outputs.load_layout(run.path, layer, head_index, method, dim))
+            meta["quality"] = measure(coords)
+            head_outputs.save_layout(run.path, layer, head_index, method, dim, coords, meta)
+        scores[f"{method}.{dim}d"] = meta["quality"]
+
+    record = {
+        "pairs": "causal" if layer_info.causal else "all",
+        "sequences": pairs.n_sequences,
+        "normalisation": vectors.record(),
+        "space": _space_fidelity(pairs, q, k, layer_info.softcap is not None),
+        "layouts": {name: s["rho"] for name, s in scores.items()},
+        "quality": {
+            name: {key: s[key] for key in ("knn_preservation", "trustworthiness")}
+            for name, s in scores.items()
+        },
+    }
+    head_outputs.save_head_json(run.path, layer, head_index, "fidelity", _finite(record))
+    head_outputs.save_head_json(
+        run.path, layer, head_index, "metrics", _finite(_metrics(run, layer, head_index, q, k))
+    )
+    return HeadResult(layer, head_index, seconds, {name: s["rho"] for name, s in scores.items()})
+
+
+def _space_fidelity(pairs: Any, q: np.ndarray, k: np.ndarray, softcap: bool) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for how in (joint.RAW, joint.TRANSLATED, joint.TRANSLATED_SCALED):
+        if softcap and how.translate:
+            continue
+        vectors = joint.normalise(q, k, how)
+        out[how.describe()] = {m: pairs.rho(vectors.q, vectors.k, metric=m) for m in ("cosine", "euclidean")}
+    return out
+
+
+def _normalised(
+    run: Run,
+    layer: int,
+    head: int,
+    settings: EmbedSettings,
+    *,
+    q: np.ndarray | None = None,
+    k: np.ndarray | None = None,
+) -> joint.Joint:
+    how = settings.normalisation
+    if how.translate and run.manifest.layers[layer].softcap is not None:
+        log.warning(
+            "layer %d soft-caps its logits, so translating keys would change attention; not translating",
+            layer,
+        )
+        how = Normalisation(translate=False, scale=how.scale)
+    the_head = run.head(layer, head)
+    return joint.normalise(the_head.queries() if q is None else q, the_head.keys() if k is None else k, how)
+
+
+def _layout_meta(
+    method: str,
+    dim: int,
+    vectors: joint.Joint,
+    params: dict[str, Any],
+    settings: EmbedSettings,
+    seconds: float,
+) -> dict[str, Any]:
+    return {
+        "method": method,
+        "dim": dim,
+        "points": 2 * len(vectors.q),
+        "rows": "0..N-1 queries, N..2N-1 keys, token order",
+        "normalisation": vectors.record(),
+        "metric": "euclidean" if method == "pca" else settings.metric,
+        "seed": settings.seed,
+        "params": params,
+        "seconds": round(seconds, 4),
+    }
+
+
+@functools.lru_cache(maxsize=8)
+def _sequence_bounds(run_dir: str) -> tuple[np.ndarray, np.ndarray]:
+    sequences = Run(run_dir).sequences
+    return (
+        sequences["token_start"].to_numpy(dtype=np.int64),
+        sequences["n_tokens"].to_numpy(dtype=np.int64),
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _attention_index(run_dir: str) -> Any:
+    from attentionviz.embed.metrics import AttentionIndex
+
+    sequences = Run(run_dir).sequences
+    return AttentionIndex.build(
+        sequences["n_tokens"].to_numpy(),
+        sequences["attn_offset"].to_numpy(),
+        sequences["token_start"].to_numpy(),
+    )
+
+
+def _metrics(run: Run, layer: int, head: int, q: np.ndarray, k: np.ndarray) -> dict[str, Any]:
+    from attentionviz.embed.metrics import head_metrics
+
+    attention = run.array(names.array_name(layer, "attention"))[head]
+    return head_metrics(attention, _attention_index(str(run.path)), q, k)
+
+
+def _finite(data: Any) -> Any:
+    """JSON-safe: NaN and infinities become null (a head too small to measure)."""
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, float | np.floating):
+        return float(data) if np.isfinite(data) else None
+    return data
+
+
+def _progress(progress: bool | Progress | None, desc: str, total: int) -> tuple[Progress, Callable[[], None]]:
+    if callable(progress):
+        return progress, lambda: None
+    if not progress or total == 0:
+        return (lambda done, total: None), lambda: None
+    import sys
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="head", file=sys.stderr, dynamic_ncols=True)
+
+    def update(done: int, total: int) -> None:
+        bar.n = done
+        bar.refresh()
+
+    return update, bar.close
