@@ -205,3 +205,58 @@ def demo(model: str, quiet: bool) -> None:
 
     path = run_command(build_demo, model, progress=not quiet)
     click.echo(describe(Run(path)))
+
+
+@main.command()
+@click.argument("run", type=click.Path(path_type=str))
+@click.option(
+    "--layouts",
+    default="tsne,umap,pca",
+    show_default=True,
+    help="Layouts to compute: tsne, umap, pca, or one dimension of one (tsne.3d; 3D t-SNE is only made when named).",
+)
+@click.option("--dims", default="2,3", show_default=True, help="Layout dimensions.")
+@click.option("--layers", default=None, help="Layers to embed, e.g. 0,2-4 (default: all).")
+@click.option("--heads", default=None, help="Heads to embed in each layer, e.g. 0-3 (default: all).")
+@click.option(
+    "--workers", default=None, type=int, help="Parallel embedding processes (default: the number of cores)."
+)
+@click.option(
+    "--cluster", default=None, help="Dask scheduler address (tcp://HOST:PORT) to run the head jobs on."
+)
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="Where kNN and layouts run.",
+)
+@click.option(
+    "--seed", default=0, show_default=True, help="Layout seed (the same seed gives the same layouts)."
+)
+@click.option("--overwrite", is_flag=True, help="Recompute layouts, metrics and fidelity that already exist.")
+@click.option(
+    "--translate/--no-translate",
+    default=True,
+    show_default=True,
+    help="Move the key centroid onto the query centroid.",
+)
+@click.option(
+    "--scale/--no-scale", default=False, show_default=True, help="Equalise mean query and key norms."
+)
+@click.option(
+    "--metric",
+    type=click.Choice(["cosine", "euclidean"]),
+    default="cosine",
+    show_default=True,
+    help="Layout metric.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def embed(run: str, layouts: str, dims: str, quiet: bool, **settings: Any) -> None:
+    """Compute (more) layouts, head metrics and fidelity for a captured RUN; resumes where it stopped."""
+    from attentionviz.embed.command import embed_command
+
+    summary = run_command(
+        embed_command, run, layouts=_csv(str, layouts), dims=_csv(int, dims), progress=not quiet, **settings
+    )
+    click.echo(summary)
