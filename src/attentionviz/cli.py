@@ -260,3 +260,18 @@ def embed(run: str, layouts: str, dims: str, quiet: bool, **settings: Any) -> No
         embed_command, run, layouts=_csv(str, layouts), dims=_csv(int, dims), progress=not quiet, **settings
     )
     click.echo(summary)
+
+
+@main.command()
+@click.argument("run", type=click.Path(path_type=str))
+@click.option("--quick", is_flag=True, help="Skip the sha256 checksums (sizes and shapes are still checked).")
+def verify(run: str, quick: bool) -> None:
+    """Check a run folder's integrity: manifest, arrays (sizes, checksums), tables, layouts."""
+    from attentionviz.store.verify import verify_run
+
+    report = run_command(verify_run, run, quick=quick)
+    for problem in report.problems:
+        click.echo(f"error: {problem}", err=True)
+    if not report.ok:
+        sys.exit(2)
+    click.echo(report.summary())

@@ -12,7 +12,6 @@ position and by token), in any size, in seconds. Nothing here is a claim about a
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from attentionviz.hashing import sha256_file
 from attentionviz.store import head_outputs, names
 from attentionviz.store.atomic import write_npy
 from attentionviz.store.manifest import CorpusInfo, LayerInfo, Manifest, ModelInfo, save_manifest
@@ -90,7 +90,7 @@ def make_synthetic_run(
             arrays[name] = {
                 "shape": list(array.shape),
                 "dtype": "float32",
-                "sha256": hashlib.sha256(np.ascontiguousarray(array).data).hexdigest(),
+                "sha256": sha256_file(path),
             }
         for head in range(heads):
             _write_head(out, rng, layer, head, positions, token_codes, layouts=layouts, metrics=metrics)

@@ -1,0 +1,269 @@
+"""`attentionviz verify RUN`: check a run folder's integrity and say exactly what is wrong.
+
+    report = verify_run("runs/minilm")          # quick=True skips the sha256 of every array
+    report.ok, report.problems, report.summary()
+
+Checks, in order: the manifest (readable, a known schema); every array in `manifest.arrays`
+(present, the shape and dtype the manifest records and the model's sizes imply, the file size its
+header implies, its sha256); the token and sequence tables (readable, the documented columns, row
+counts, `token_start` / `attn_offset` consistent with `n_tokens`); and every head output under
+`heads/` (a known head, layouts [2N, dim] with no NaN). Problems are collected, not raised: a run
+with three damaged arrays gets three lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from attentionviz.errors import AttentionVizError
+from attentionviz.hashing import sha256_file
+from attentionviz.store import names
+from attentionviz.store.head_outputs import LAYOUT_METHODS
+from attentionviz.store.manifest import Manifest, load_manifest
+
+log = logging.getLogger(__name__)
+
+TOKEN_COLUMNS = (
+    "token",
+    "piece",
+    "token_id",
+    "sequence",
+    "position",
+    "seq_len",
+    "special",
+    "char_start",
+    "char_end",
+    "window",
+    "patch_row",
+    "patch_col",
+)
+SEQUENCE_COLUMNS = (
+    "sequence",
+    "document",
+    "window",
+    "n_tokens",
+    "token_start",
+    "attn_offset",
+    "text",
+    "source",
+)
+_HEAD_DIR = re.compile(r"^layers\.(\d+)\.heads\.(\d+)$")
+_LAYOUT_FILE = re.compile(r"^([a-z]+)\.(\d)d\.npy$")
+
+
+@dataclass
+class VerifyReport:
+    """What `verify_run` found: `problems` is empty for a sound run."""
+
+    path: Path
+    problems: list[str] = field(default_factory=list)
+    n_arrays: int = 0
+    n_layouts: int = 0
+    checksums: bool = True
+    manifest: Manifest | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        m = self.manifest
+        if m is None:
+            return f"{self.path}: not checked"
+        hashed = "checksums verified" if self.checksums else "checksums skipped (--quick)"
+        return (
+            f"ok: {self.path}: {m.model.id}, {m.n_layers} layers x {m.n_heads} heads, {m.n_tokens} tokens "
+            f"in {m.n_sequences} sequences; {self.n_arrays} arrays ({hashed}), {self.n_layouts} layouts"
+        )
+
+
+def verify_run(path: str | Path, *, quick: bool = False) -> VerifyReport:
+    """Check the run folder at `path`; `quick` skips hashing the arrays."""
+    run_dir = Path(path)
+    report = VerifyReport(run_dir, checksums=not quick)
+    try:
+        manifest = load_manifest(run_dir)
+    except AttentionVizError as exc:
+        report.problems.append(str(exc))
+        return report
+    report.manifest = manifest
+    _check_arrays(run_dir, manifest, report, quick=quick)
+    _check_tables(run_dir, manifest, report)
+    _check_heads(run_dir, manifest, report)
+    return report
+
+
+def _expected_shapes(m: Manifest, attention_size: int | None) -> dict[str, list[int | None]]:
+    """Shape of every array a run of these sizes must hold (None: not known from the manifest)."""
+    shapes: dict[str, list[int | None]] = {}
+    for layer in range(m.n_layers):
+        shapes[names.array_name(layer, "q")] = [m.n_heads, m.n_tokens, m.head_dim]
+        shapes[names.array_name(layer, "k")] = [m.n_kv_heads, m.n_tokens, m.head_dim]
+        shapes[names.array_name(layer, "v_norm")] = [m.n_kv_heads, m.n_tokens]
+        shapes[names.array_name(layer, "attention")] = [m.n_heads, attention_size]
+    return shapes
+
+
+def _check_arrays(run_dir: Path, m: Manifest, report: VerifyReport, *, quick: bool) -> None:
+    attention_size = _attention_size(run_dir)
+    expected = _expected_shapes(m, attention_size)
+    for name in expected:
+        if name not in m.arrays:
+            report.problems.append(
+                f"manifest lists no array {name}; rebuild the run with `attentionviz build`"
+            )
+    for name, described in sorted(m.arrays.items()):
+        problem = _check_array(run_dir, name, described, expected.get(name), quick=quick)
+        if problem:
+            report.problems.append(f"{names.array_path(run_dir, name)}: {problem}")
+        else:
+            report.n_arrays += 1
+
+
+def _check_array(
+    run_dir: Path, name: str, described: dict[str, Any], implied: list[int | None] | None, *, quick: bool
+) -> str | None:
+    path = names.array_path(run_dir, name)
+    if not path.is_file():
+        return "missing; rebuild the run with `attentionviz build`"
+    try:
+        shape, dtype, header_end = _npy_header(path)
+    except (OSError, ValueError) as exc:
+        return f"not a readable .npy array ({exc}); rebuild the run with `attentionviz build`"
+    want_shape = list(described.get("shape", []))
+    if list(shape) != want_shape:
+        return f"shape {list(shape)} but the manifest says {want_shape}; rebuild the run"
+    if implied is not None and any(i is not None and i != s for i, s in zip(implied, shape, strict=False)):
+        return f"shape {list(shape)} does not match the run's sizes {implied}; rebuild the run"
+    if implied is not None and len(implied) != len(shape):
+        return f"has {len(shape)} dimensions, expected {len(implied)}; rebuild the run"
+    if str(dtype) != str(described.get("dtype", "")):
+        return f"dtype {dtype} but the manifest says {described.get('dtype')}; rebuild the run"
+    size = path.stat().st_size
+    want_size = header_end + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if size != want_size:
+        state = "truncated" if size < want_size else "longer than its header says"
+        return f"{state} ({size} bytes, expected {want_size}); rebuild the run"
+    if not quick and sha256_file(path) != described.get("sha256"):
+        return "checksum mismatch (the file changed after the build); rebuild the run"
+    return None
+
+
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype[Any], int]:
+    """(shape, dtype, header length) of a .npy file, read without loading it."""
+    with path.open("rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+        if dtype.hasobject:
+            raise ValueError("holds Python objects")
+        return tuple(shape), dtype, handle.tell()
+
+
+def _attention_size(run_dir: Path) -> int | None:
+    """sum(len**2) over the sequence table, or None when the table cannot be read."""
+    try:
+        import pyarrow.parquet as pq
+
+        lengths = pq.read_table(run_dir / names.SEQUENCES, columns=["n_tokens"]).column(0).to_numpy()
+    except Exception:
+        return None
+    return int(np.sum(lengths.astype(np.int64) ** 2))
+
+
+def _read_table(path: Path, columns: tuple[str, ...], report: VerifyReport) -> Any:
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        report.problems.append(f"{path}: missing; rebuild the run with `attentionviz build`")
+        return None
+    try:
+        table = pq.read_table(path).to_pandas()
+    except Exception as exc:
+        report.problems.append(f"{path}: unreadable ({type(exc).__name__}); rebuild the run")
+        return None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        report.problems.append(f"{path}: missing columns {', '.join(missing)}; rebuild the run")
+        return None
+    return table
+
+
+def _check_tables(run_dir: Path, m: Manifest, report: VerifyReport) -> None:
+    tokens = _read_table(run_dir / names.TOKENS, TOKEN_COLUMNS, report)
+    sequences = _read_table(run_dir / names.SEQUENCES, SEQUENCE_COLUMNS, report)
+    where_t, where_s = run_dir / names.TOKENS, run_dir / names.SEQUENCES
+    if tokens is not None and len(tokens) != m.n_tokens:
+        report.problems.append(f"{where_t}: {len(tokens)} rows but the manifest says {m.n_tokens} tokens")
+    if sequences is None:
+        return
+    if len(sequences) != m.n_sequences:
+        report.problems.append(
+            f"{where_s}: {len(sequences)} rows but the manifest says {m.n_sequences} sequences"
+        )
+    lengths = sequences["n_tokens"].to_numpy().astype(np.int64)
+    if int(lengths.sum()) != m.n_tokens:
+        report.problems.append(f"{where_s}: n_tokens sum to {int(lengths.sum())}, not {m.n_tokens}")
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    if not np.array_equal(sequences["token_start"].to_numpy(), starts):
+        report.problems.append(f"{where_s}: token_start does not follow n_tokens; rebuild the run")
+    offsets = np.concatenate([[0], np.cumsum(lengths**2)[:-1]])
+    if not np.array_equal(sequences["attn_offset"].to_numpy(), offsets):
+        report.problems.append(f"{where_s}: attn_offset does not follow n_tokens; rebuild the run")
+    if tokens is not None and len(tokens) == int(lengths.sum()):
+        owner = np.repeat(sequences["sequence"].to_numpy(), lengths)
+        if not np.array_equal(tokens["sequence"].to_numpy(), owner):
+            report.problems.append(
+                f"{where_t}: sequence ids disagree with {names.SEQUENCES}; rebuild the run"
+            )
+
+
+def _check_heads(run_dir: Path, m: Manifest, report: VerifyReport) -> None:
+    heads_dir = run_dir / names.HEADS_DIR
+    if not heads_dir.is_dir():
+        return
+    for folder in sorted(heads_dir.iterdir()):
+        match = _HEAD_DIR.match(folder.name)
+        if not folder.is_dir() or match is None:
+            report.problems.append(f"{folder}: not a head folder (expected layers.L.heads.H)")
+            continue
+        layer, head = int(match[1]), int(match[2])
+        if layer >= m.n_layers or head >= m.n_heads:
+            report.problems.append(
+                f"{folder}: no such head in a run of {m.n_layers} layers x {m.n_heads} heads"
+            )
+            continue
+        for path in sorted(folder.glob("*.npy")):
+            problem = _check_layout(path, m.n_tokens)
+            if problem:
+                report.problems.append(f"{path}: {problem}")
+            else:
+                report.n_layouts += 1
+
+
+def _check_layout(path: Path, n_tokens: int) -> str | None:
+    match = _LAYOUT_FILE.match(path.name)
+    if match is None or match[1] not in LAYOUT_METHODS or match[2] not in ("2", "3"):
+        return f"not a layout file (expected {{{','.join(LAYOUT_METHODS)}}}.{{2,3}}d.npy)"
+    dim = int(match[2])
+    try:
+        coords = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        return f"unreadable ({exc}); recompute it with `attentionviz embed`"
+    if coords.shape != (2 * n_tokens, dim):
+        return f"shape {list(coords.shape)}, expected [{2 * n_tokens}, {dim}]; recompute it with `attentionviz embed`"
+    if not np.issubdtype(coords.dtype, np.floating):
+        return f"dtype {coords.dtype}, expected float32; recompute it with `attentionviz embed`"
+    if not np.isfinite(np.asarray(coords)).all():
+        return "holds NaN or infinite coordinates; recompute it with `attentionviz embed`"
+    return None
