@@ -72,7 +72,13 @@ def run_command(func: Any, *args: Any, **kwargs: Any) -> Any:
     show_default=True,
     help="Address to listen on (0.0.0.0 shares it on the network).",
 )
-@click.option("--port", default=8000, show_default=True, help="Port to listen on (0 picks a free one).")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0 picks a free one).",
+)
 @click.option("--open/--no-open", "open_browser", default=False, help="Open the app in a web browser.")
 def serve(runs: tuple[str, ...], host: str, port: int, open_browser: bool) -> None:
     """Serve the web app over RUNS (run folders, or folders of runs), read-only."""

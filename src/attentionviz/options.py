@@ -7,6 +7,7 @@ from typing import Any
 
 DEFAULT_LAYOUTS = ("tsne", "umap", "pca")
 DEFAULT_DIMS = (2, 3)
+MIN_WINDOW = 8  # the shortest window (--max-length): special tokens plus some text
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,19 @@ class BuildOptions:
     workers: int | None = None
     cluster: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Refuse numbers that cannot work, with the option to change (not a traceback later)."""
+        from attentionviz.errors import AttentionVizError
+
+        least = {"max_tokens": 1, "max_sequences": 1, "max_length": MIN_WINDOW, "workers": 1}
+        for name, low in least.items():
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+                flag = name.replace("_", "-")
+                raise AttentionVizError(f"--{flag} must be a whole number of at least {low}, not {value!r}")
+        if self.batch_tokens < 1 or self.max_batch < 1:
+            raise AttentionVizError("--batch-tokens must be at least 1")
 
     def capture_settings(self) -> dict[str, Any]:
         """The settings that change what a capture holds (they decide whether a build can resume)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 import webbrowser
@@ -13,6 +14,14 @@ from attentionviz.server.registry import RunRegistry
 log = logging.getLogger(__name__)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address) only reaches this machine."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
 def serve_command(
     runs: Sequence[str], *, host: str, port: int, open_browser: bool, echo: Callable[[str], None]
 ) -> None:
@@ -22,6 +31,11 @@ def serve_command(
     url = url_of(sock)
     ids = registry.ids()
     echo(f"attentionviz: serving {len(ids)} run{'s' if len(ids) != 1 else ''} ({', '.join(ids)}) at {url}")
+    if not is_loopback(host):
+        echo(
+            f"warning: listening on {host}, reachable from other machines; the runs are served "
+            "without authentication (use the default --host 127.0.0.1 to keep them local)"
+        )
     echo("press Ctrl+C to stop")
     if open_browser:
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()

@@ -75,16 +75,12 @@ class Run:
     @functools.cached_property
     def tokens(self) -> pd.DataFrame:
         """One row per token (global token index = row): token, token_id, sequence, position, ..."""
-        import pandas as pd
-
-        return pd.read_parquet(self.path / names.TOKENS)
+        return _read_table(self.path, names.TOKENS)
 
     @functools.cached_property
     def sequences(self) -> pd.DataFrame:
         """One row per sequence: text, n_tokens, token_start, attn_offset, document, window, source."""
-        import pandas as pd
-
-        return pd.read_parquet(self.path / names.SEQUENCES)
+        return _read_table(self.path, names.SEQUENCES)
 
     @functools.cached_property
     def metrics(self) -> pd.DataFrame:
@@ -192,6 +188,22 @@ class Head:
             hint = " (build with --pre-rope to keep them)" if "pre_rope" in kind else ""
             raise RunNotFound(f"this run has no {name}{hint}")
         return self.run.array(name)
+
+
+def _read_table(run_dir: Path, name: str) -> pd.DataFrame:
+    """A run's Parquet table; a missing or damaged one is a one-line error, not a traceback."""
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(run_dir / name)
+    except FileNotFoundError as exc:
+        raise AttentionVizError(
+            f"run {run_dir} is missing {name}; check it with `attentionviz verify {run_dir}`"
+        ) from exc
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise AttentionVizError(
+            f"{run_dir / name} is damaged ({type(exc).__name__}); check it with `attentionviz verify {run_dir}`"
+        ) from exc
 
 
 @functools.lru_cache(maxsize=256)
