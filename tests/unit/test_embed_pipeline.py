@@ -1,0 +1,162 @@
+"""embed_run on small synthetic run folders: what is stored, resuming, PCA first, the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import attentionviz as av
+from attentionviz.cli import main
+from attentionviz.embed import pipeline
+from attentionviz.embed.command import parse_ranges
+from attentionviz.embed.fidelity import summarise
+from attentionviz.errors import AttentionVizError
+from attentionviz.store import head_outputs
+from attentionviz.store.synthetic import make_synthetic_run
+
+FAST = ("umap", "pca")
+
+
+def fresh_run(path: Path, **kwargs: Any) -> av.Run:
+    settings = {"layers": 1, "heads": 2, "tokens": 150, "layouts": (), "metrics": False, **kwargs}
+    return make_synthetic_run(path, **settings)
+
+
+def test_plan_defaults_leave_out_3d_tsne_unless_named() -> None:
+    assert pipeline.plan_layouts(("tsne", "umap", "pca"), (2, 3)) == (
+        ("tsne", 2),
+        ("umap", 2),
+        ("umap", 3),
+        ("pca", 2),
+        ("pca", 3),
+    )
+    assert ("tsne", 3) in pipeline.plan_layouts(("tsne", "tsne.3d"), (2, 3))
+    assert pipeline.plan_layouts(("tsne",), (3,)) == (("tsne", 3),)
+    assert pipeline.plan_layouts(("UMAP2d",), (2, 3)) == (("umap", 2),)
+    with pytest.raises(AttentionVizError, match="unknown layout"):
+        pipeline.plan_layouts(("mds",), (2,))
+    with pytest.raises(AttentionVizError, match="2D or 3D"):
+        pipeline.plan_layouts(("pca",), (4,))
+
+
+def test_embed_run_stores_layouts_metrics_and_fidelity(tmp_path: Path) -> None:
+    run = fresh_run(tmp_path / "run", kv_heads=1)
+    seen: list[tuple[int, int]] = []
+    pipeline.embed_run(
+        run.path, layouts=FAST, workers=1, progress=lambda done, total: seen.append((done, total))
+    )
+    assert seen[-1] == (2, 2)
+    n = run.info.n_tokens
+    for head in av.open(run.path).heads():
+        assert sorted(head.layouts()) == [("pca", 2), ("pca", 3), ("umap", 2), ("umap", 3)]
+        for method, dim in head.layouts():
+            coords = head.layout(method, dim)
+            assert coords.shape == (2 * n, dim) and np.isfinite(coords).all()
+            meta = head_outputs.load_layout_meta(run.path, head.layer, head.head, method, dim)
+            assert meta["normalisation"] == {"translate": True, "scale": False, "c": 1.0}
+            assert meta["quality"]["knn_preservation"] > 0.05
+        assert {"entropy", "distance", "previous", "sparsity", "gap"} <= set(head.metrics)
+        assert head.fidelity["space"]["raw"]["cosine"] < 0
+        assert set(head.fidelity["layouts"]) == {"pca.2d", "pca.3d", "umap.2d", "umap.3d"}
+    table = av.open(run.path).metrics
+    assert len(table) == 2 and {"layer", "head", "entropy"} <= set(table.columns)
+    summary = summarise(av.open(run.path))
+    assert "umap 2D" in summary and "translated vectors" in summary
+
+
+def test_the_chosen_normalisation_is_recorded(tmp_path: Path) -> None:
+    run = fresh_run(tmp_path / "run", heads=1)
+    how = pipeline.Normalisation(translate=False, scale=True)
+    pipeline.embed_run(run.path, layouts=("pca",), dims=(2,), workers=1, normalisation=how)
+    meta = head_outputs.load_layout_meta(run.path, 0, 0, "pca", 2)
+    assert meta["normalisation"]["translate"] is False and meta["normalisation"]["scale"] is True
+    assert meta["normalisation"]["c"] > 0
+
+
+def test_pca_of_every_head_is_stored_before_the_expensive_layouts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = fresh_run(tmp_path / "run", heads=3)
+
+    def interrupted(job: pipeline.HeadJob) -> pipeline.HeadResult:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "embed_head", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.embed_run(run.path, workers=1)
+    for head in av.open(run.path).heads():
+        assert sorted(head.layouts()) == [("pca", 2), ("pca", 3)]
+
+
+def test_an_interrupted_embed_resumes_where_it_stopped(tmp_path: Path) -> None:
+    run = fresh_run(tmp_path / "run")
+    pipeline.embed_run(run.path, layouts=FAST, workers=1)
+    kept = head_outputs.layout_path(run.path, 0, 0, "umap", 2)
+    lost = head_outputs.layout_path(run.path, 0, 1, "umap", 3)
+    before = kept.stat().st_mtime_ns
+    lost.unlink()
+    assert not pipeline.head_complete(run, 0, 1, pipeline.plan_layouts(FAST, (2, 3)))
+    pipeline.embed_run(run.path, layouts=FAST, workers=1)
+    assert lost.exists()
+    assert kept.stat().st_mtime_ns == before  # the finished head was not redone
+
+
+def test_same_seed_same_layouts_other_seed_other_layouts(tmp_path: Path) -> None:
+    layouts = {}
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        run = fresh_run(tmp_path / name, heads=1)
+        pipeline.embed_run(run.path, layouts=("tsne", "umap"), dims=(2,), workers=1, seed=seed)
+        layouts[name] = [np.asarray(av.open(run.path).head(0, 0).layout(m, 2)) for m in ("tsne", "umap")]
+    for first, second in zip(layouts["a"], layouts["b"], strict=True):
+        np.testing.assert_array_equal(first, second)
+    assert not np.array_equal(layouts["a"][1], layouts["c"][1])
+
+
+def test_selected_heads_only(tmp_path: Path) -> None:
+    run = fresh_run(tmp_path / "run", layers=2)
+    pipeline.embed_run(run.path, layouts=("pca",), dims=(2,), heads=[(1, 0)], workers=1)
+    assert av.open(run.path).head(1, 0).layouts() == [("pca", 2)]
+    assert av.open(run.path).head(0, 0).layouts() == []
+    with pytest.raises(AttentionVizError, match="out of range"):
+        pipeline.embed_run(run.path, heads=[(5, 0)], workers=1)
+
+
+def test_parse_ranges() -> None:
+    assert parse_ranges("0,2-4", upper=6, what="layers") == [0, 2, 3, 4]
+    assert parse_ranges(None, upper=6, what="layers") is None
+    assert parse_ranges("all", upper=6, what="layers") is None
+    with pytest.raises(AttentionVizError, match="out of range"):
+        parse_ranges("7", upper=6, what="layers")
+    with pytest.raises(AttentionVizError, match="cannot read"):
+        parse_ranges("a-b", upper=6, what="heads")
+
+
+def test_embed_command_line(tmp_path: Path) -> None:
+    run = fresh_run(tmp_path / "run")
+    runner = CliRunner()
+    result = runner.invoke(
+        main,
+        [
+            "embed",
+            str(run.path),
+            "--layouts",
+            "pca",
+            "--dims",
+            "2",
+            "--heads",
+            "1",
+            "--workers",
+            "1",
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "pca 2D" in result.output
+    assert av.open(run.path).head(0, 1).layouts() == [("pca", 2)]
+    assert av.open(run.path).head(0, 0).layouts() == []
+    bad = runner.invoke(main, ["embed", str(run.path), "--layouts", "mds"])
+    assert bad.exit_code == 2 and "unknown layout" in bad.output
