@@ -101,7 +101,7 @@ def _run_dask(func: Callable[[J], R], jobs: Sequence[J], address: str) -> Iterat
             "--cluster needs Dask distributed; install it with `pip install 'attentionviz[dask]'`"
         ) from None
     try:
-        client = Client(address, timeout="20s", set_as_default=False)  # type: ignore[no-untyped-call]
+        client = Client(address, set_as_default=False)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError) as exc:
         raise AttentionVizError(
             f"cannot reach the Dask scheduler at {address} ({exc}); start one with `dask scheduler` "
@@ -111,7 +111,7 @@ def _run_dask(func: Callable[[J], R], jobs: Sequence[J], address: str) -> Iterat
     try:
         futures = {client.submit(func, job, pure=False): job for job in jobs}
         try:
-            for future in as_completed(futures):  # type: ignore[no-untyped-call]
+            for future in as_completed(futures, loop=client.loop):  # type: ignore[no-untyped-call]
                 yield futures[future], future.result()
         finally:
             client.cancel(list(futures))  # type: ignore[no-untyped-call]
