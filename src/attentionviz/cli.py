@@ -41,14 +41,13 @@ def main(verbose: int) -> None:
     """A global view of transformer attention: every head's queries and keys, embedded jointly."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    if not verbose:  # transformers' own weight-loading bars and advice are noise here
+    if not verbose:  # the hub client's download bars are noise here
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def fail(message: str) -> None:
-    """Print a one-line error and exit non-zero."""
-    click.echo(f"error: {message}", err=True)
+    """Print a one-line error and exit non-zero (a library's multi-line message is folded onto one line)."""
+    click.echo(f"error: {' '.join(message.split())}", err=True)
     sys.exit(2)
 
 

@@ -6,12 +6,14 @@ attentionviz cache folder, keyed by the file's sha256, so the next load takes a 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,8 +166,32 @@ def resolve(model: str) -> tuple[str, Path | str]:
     return "hub", model
 
 
+@contextlib.contextmanager
+def _transformers_quiet() -> Iterator[None]:
+    """Hide transformers' own weight-loading bars and load reports unless attentionviz logs at INFO."""
+    from transformers.utils import logging as hf_logging
+
+    if log.isEnabledFor(logging.INFO):
+        yield
+        return
+    bars, verbosity = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def load(model: str, *, device: str = "cpu", dtype: str = "auto") -> LoadedModel:
     """Load `model` (alias, .gguf, folder or hub id) as a base model plus tokenizer or image processor."""
+    with _transformers_quiet():
+        return _load(model, device=device, dtype=dtype)
+
+
+def _load(model: str, *, device: str, dtype: str) -> LoadedModel:
     from transformers import AutoConfig, AutoModel
 
     torch_device, torch_dtype = _resolve_torch(device, dtype)

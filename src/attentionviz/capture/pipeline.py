@@ -186,11 +186,10 @@ def _forward_inputs(
     if isinstance(batch[0], ImageSequence):
         from attentionviz.capture.images import load_pixels
 
-        assert images_dir is not None
         pixels = load_pixels(
             loaded.processor,
             [s.image_path for s in batch],
-            save_as=[images_dir / f"{i}.png" for i in members],
+            save_as=None if images_dir is None else [images_dir / f"{i}.png" for i in members],
         )
         return {"pixel_values": pixels.to(loaded.device)}
     longest = max(len(s.input_ids) for s in batch)
@@ -204,20 +203,18 @@ def _forward_inputs(
     return {"input_ids": ids.to(loaded.device), "attention_mask": mask.to(loaded.device)}
 
 
-def _verify_against_eager(
-    loaded: LoadedModel, inputs: dict[str, Any], captured_output: Any, facts: ModelFacts
-) -> None:
-    """Run the model's own eager attention once and require the same hidden states."""
+def _verify_against_eager(loaded: LoadedModel, inputs: dict[str, Any], facts: ModelFacts) -> None:
+    """The capture function must give the hidden states the model's own eager attention gives."""
     import torch
 
     net = loaded.model
-    net.set_attn_implementation("eager")
-    try:
-        with torch.inference_mode():
+    with torch.inference_mode():
+        ours = net(**inputs).last_hidden_state  # the capture function, nothing recorded
+        net.set_attn_implementation("eager")
+        try:
             eager = net(**inputs).last_hidden_state
-    finally:
-        net.set_attn_implementation(rec.ATTENTION_NAME)
-    ours = captured_output.last_hidden_state
+        finally:
+            net.set_attn_implementation(rec.ATTENTION_NAME)
     mask = inputs.get("attention_mask")
     if mask is not None:
         eager, ours = eager[mask.bool()], ours[mask.bool()]
@@ -232,7 +229,9 @@ def _verify_against_eager(
         )
 
 
-def _verify_masks(recorder: rec.Recorder, layers: dict[int, LayerInfo], length: int, facts: ModelFacts) -> None:
+def _verify_masks(
+    recorder: rec.Recorder, layers: dict[int, LayerInfo], length: int, facts: ModelFacts
+) -> None:
     """The mask each layer applied must be the one its LayerInfo describes (so attention can be recomputed)."""
     from attentionviz.store.recompute import allowed_mask
 
@@ -294,11 +293,15 @@ def capture(
         progress(done_tokens, n_tokens)
     original_attention = net.config._attn_implementation
     net.set_attn_implementation(rec.ATTENTION_NAME)
-    verified = False
+    masks_checked = False
     try:
+        first = work.batches[0][:2]  # a slice of the first batch is enough to compare against eager attention
+        _verify_against_eager(
+            loaded, _forward_inputs(loaded, [work.sequences[i] for i in first], first, None), facts
+        )
         for batch_id, members in enumerate(work.batches):
             already = batch_id in writer.done
-            if already and verified:
+            if already and masks_checked:
                 continue
             batch = [work.sequences[i] for i in members]
             slots = [work.slots[i] for i in members]
@@ -314,12 +317,11 @@ def capture(
             recorder.reset()
             recorder.on_layer = on_layer
             with torch.inference_mode(), rec.recording(recorder):
-                output = net(**inputs)
+                net(**inputs)
             facts.check_all_layers_called(recorder)
-            if not verified:
-                _verify_against_eager(loaded, inputs, output, facts)
+            if not masks_checked:
                 _verify_masks(recorder, layer_infos, slots[0].length, facts)
-                verified = True
+                masks_checked = True
             if not already:
                 background.submit(writer.mark_done, batch_id)
                 done_tokens += sum(slot.length for slot in slots)

@@ -83,25 +83,43 @@ def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
+def encode(tokenizer: Any, texts: list[str]) -> list[dict[str, Any]]:
+    """Encodings with special tokens, offsets and the special-token mask; never truncated."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:  # a slow (Python) tokenizer
+        batch = tokenizer(
+            texts, add_special_tokens=True, return_offsets_mapping=True, return_special_tokens_mask=True
+        )
+        return [
+            {k: batch[k][i] for k in ("input_ids", "offset_mapping", "special_tokens_mask")}
+            for i in range(len(texts))
+        ]
+    backend.no_truncation()  # a tokenizer.json may ship a truncation length (sentence-transformers do)
+    backend.no_padding()
+    return [
+        {"input_ids": e.ids, "offset_mapping": e.offsets, "special_tokens_mask": e.special_tokens_mask}
+        for e in backend.encode_batch(texts, add_special_tokens=True)
+    ]
+
+
 def iter_text_sequences(
     corpus: Iterable[Any], tokenizer: Any, *, limit: int, wanted: set[SequenceKey] | None = None
 ) -> Iterator[TextSequence]:
     """Tokenize corpus items in batches and yield their windows (only `wanted` ones when given)."""
-    ordinal = 0
-    for chunk in _batched(corpus, TOKENIZE_BATCH):
-        texts = [item.text for item in chunk]
-        encodings = tokenizer(
-            texts, add_special_tokens=True, return_offsets_mapping=True, return_special_tokens_mask=True
-        )
-        for index, item in enumerate(chunk):
-            encoding = {
-                key: encodings[key][index] for key in ("input_ids", "offset_mapping", "special_tokens_mask")
-            }
+    wanted_items = None if wanted is None else {key.item for key in wanted}
+    numbered = (
+        (ordinal, item)
+        for ordinal, item in enumerate(corpus)
+        if wanted_items is None or ordinal in wanted_items
+    )
+    for chunk in _batched(numbered, TOKENIZE_BATCH):
+        for (ordinal, item), encoding in zip(
+            chunk, encode(tokenizer, [item.text for _, item in chunk]), strict=True
+        ):
             for window, (ids, offsets, special) in enumerate(text_windows(encoding, limit)):
-                key = SequenceKey(ordinal + index, window)
+                key = SequenceKey(ordinal, window)
                 if wanted is None or key in wanted:
                     yield TextSequence(key, item.document, item.source, item.text, ids, offsets, special)
-        ordinal += len(chunk)
 
 
 def iter_image_sequences(corpus: Iterable[Any], *, length: int) -> Iterator[ImageSequence]:
