@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -48,6 +49,19 @@ class BuildOptions:
                 raise AttentionVizError(f"--{flag} must be a whole number of at least {low}, not {value!r}")
         if self.batch_tokens < 1 or self.max_batch < 1:
             raise AttentionVizError("--batch-tokens must be at least 1")
+        # checked before the capture, not after it: a typo should not cost a whole capture first
+        bad_dims = [d for d in self.dims if d not in DEFAULT_DIMS]
+        if bad_dims:
+            raise AttentionVizError(f"layouts are 2D or 3D, not {bad_dims[0]}D; pass --dims 2,3")
+        bad = [
+            name
+            for name in self.layouts
+            if re.sub(r"\.?[23]d$", "", name.strip().lower()) not in DEFAULT_LAYOUTS
+        ]
+        if bad:
+            raise AttentionVizError(
+                f"unknown layout {bad[0]!r}; choose from {', '.join(DEFAULT_LAYOUTS)} (or 'none')"
+            )
 
     def capture_settings(self) -> dict[str, Any]:
         """The settings that change what a capture holds (they decide whether a build can resume)."""
