@@ -12,9 +12,7 @@ A query row needs at least three keys to rank, so a causal model's first two tok
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,16 +24,19 @@ if TYPE_CHECKING:
 MIN_KEYS = 3
 
 
+BUCKET_GROWTH = 1.25  # sequences whose lengths differ by less than this factor share one padded batch
+
+
 @dataclass(frozen=True)
 class _Group:
-    tokens: np.ndarray  # [S, L] global token index of every position of S sequences of length L
-    allowed: np.ndarray  # [L, L] bool: may query i attend to key j
-    dot_ranks: np.ndarray  # [S, L, L] centred, unit-norm ranks of q.k per row (NaN where not allowed)
+    tokens: np.ndarray  # [S, L] global token index of every position (padding repeats the first token)
+    allowed: np.ndarray  # [S, L, L] bool: a real pair the model attends (query i, key j)
+    dot_ranks: np.ndarray  # [S, L, L] centred, unit-norm ranks of q.k per row (0 where not allowed)
     valid: np.ndarray  # [S, L] bool: rows with enough keys to rank
 
 
 class Pairs:
-    """Same-sequence query-key pairs of one head, grouped by sequence length so ranks vectorise."""
+    """Same-sequence query-key pairs of one head, in padded batches of similar length so ranks vectorise."""
 
     def __init__(
         self,
@@ -51,18 +52,22 @@ class Pairs:
         lengths_arr = np.asarray(lengths, dtype=np.int64)
         self.causal = causal
         self.groups: list[_Group] = []
-        for length in np.unique(lengths_arr):
-            if length < MIN_KEYS and not causal:
-                continue
-            tokens = starts_arr[lengths_arr == length][:, None] + np.arange(length)[None, :]  # [S, L]
-            allowed = _allowed(int(length), causal=causal, window=window)
-            valid_row = allowed.sum(axis=1) >= MIN_KEYS  # [L]
+        for members in _buckets(lengths_arr):
+            group_lengths = lengths_arr[members]
+            width = int(group_lengths.max())
+            positions = np.arange(width)
+            inside = positions[None, :] < group_lengths[:, None]  # [S, L]
+            tokens = starts_arr[members][:, None] + np.where(inside, positions[None, :], 0)  # [S, L]
+            allowed = (
+                inside[:, :, None] & inside[:, None, :] & _allowed(width, causal=causal, window=window)[None]
+            )
+            valid_row = allowed.sum(axis=2) >= MIN_KEYS  # [S, L]
             if not valid_row.any():
                 continue
             dots = np.einsum("sid,sjd->sij", q[tokens].astype(np.float64), k[tokens].astype(np.float64))
             dot_ranks, valid = _row_ranks(dots, allowed)
-            self.groups.append(_Group(tokens, allowed, dot_ranks, valid & valid_row[None, :]))
-        self.n_sequences = int(sum(len(g.tokens) for g in self.groups))
+            self.groups.append(_Group(tokens, allowed, dot_ranks, valid & valid_row))
+        self.n_sequences = int(sum(int(g.valid.any(axis=1).sum()) for g in self.groups))
 
     def rho(self, q_at: np.ndarray, k_at: np.ndarray, *, metric: str = "euclidean") -> float:
         """Mean Spearman rho between q.k and the distance from q_at[i] to k_at[j] (NaN if no pairs)."""
@@ -70,15 +75,27 @@ class Pairs:
         for group in self.groups:
             dist = _pair_distances(q_at[group.tokens], k_at[group.tokens], metric)  # [S, L, L]
             ranks, valid = _row_ranks(dist, group.allowed)
-            rows = np.nansum(group.dot_ranks * ranks, axis=2)  # [S, L] Pearson of the ranks
-            rows = np.where(group.valid & valid, rows, np.nan)
-            with _quiet():
-                per_sequence.append(np.nanmean(rows, axis=1))
+            rows = (group.dot_ranks * ranks).sum(axis=2)  # [S, L] Pearson of the ranks = Spearman
+            use = group.valid & valid
+            counted = use.sum(axis=1)
+            means = np.where(use, rows, 0.0).sum(axis=1) / np.maximum(counted, 1)
+            per_sequence.append(means[counted > 0])
         if not per_sequence:
             return float("nan")
         values = np.concatenate(per_sequence)
-        values = values[np.isfinite(values)]
         return float(values.mean()) if len(values) else float("nan")
+
+
+def _buckets(lengths: np.ndarray) -> list[np.ndarray]:
+    """Sequence indices grouped so that the longest in a group is at most BUCKET_GROWTH x the shortest."""
+    order = np.argsort(lengths, kind="stable")
+    groups: list[np.ndarray] = []
+    first = 0
+    for position in range(1, len(order) + 1):
+        if position == len(order) or lengths[order[position]] > BUCKET_GROWTH * lengths[order[first]]:
+            groups.append(order[first:position])
+            first = position
+    return groups
 
 
 def _allowed(length: int, *, causal: bool, window: int | None) -> np.ndarray:
@@ -93,16 +110,17 @@ def _allowed(length: int, *, causal: bool, window: int | None) -> np.ndarray:
 
 
 def _row_ranks(values: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centred ranks with unit norm per row over the allowed entries; rows that are constant are invalid."""
+    """Ranks per row over the allowed entries (ties averaged), centred and scaled to unit norm; 0 elsewhere.
+
+    Also returns which rows could be ranked (not constant)."""
     from scipy.stats import rankdata
 
-    masked = np.where(allowed[None, :, :], values, np.nan)
-    ranks = rankdata(masked, axis=2, nan_policy="omit")  # [S, L, L], NaN where not allowed
-    with _quiet():
-        ranks = ranks - np.nanmean(ranks, axis=2, keepdims=True)
-        norm = np.sqrt(np.nansum(ranks * ranks, axis=2, keepdims=True))
-    valid = norm[..., 0] > 1e-9
-    return np.where(norm > 1e-9, ranks / np.where(norm > 1e-9, norm, 1.0), np.nan), valid
+    ranks = rankdata(np.where(allowed, values, np.inf), axis=2)  # [S, L, L]; the allowed rank first
+    count = allowed.sum(axis=2, keepdims=True)
+    centred = np.where(allowed, ranks - (count + 1) / 2.0, 0.0)
+    norm = np.sqrt((centred * centred).sum(axis=2, keepdims=True))
+    ok = norm > 1e-9
+    return centred / np.where(ok, norm, 1.0), ok[..., 0]
 
 
 def _pair_distances(qs: np.ndarray, ks: np.ndarray, metric: str) -> np.ndarray:
@@ -118,14 +136,6 @@ def _pair_distances(qs: np.ndarray, ks: np.ndarray, metric: str) -> np.ndarray:
     sq -= 2.0 * np.einsum("sid,sjd->sij", qs, ks)
     euclidean: np.ndarray = np.sqrt(np.clip(sq, 0.0, None))
     return euclidean
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence numpy's warnings about all-NaN rows (those rows are dropped on purpose)."""
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
 
 
 def summarise(run: Run) -> dict[str, str]:

@@ -44,7 +44,7 @@ def knn_preservation(graph: KnnGraph, coords: np.ndarray, k: int = QUALITY_K) ->
 
 
 def trustworthiness(
-    x: np.ndarray, coords: np.ndarray, *, metric: str, k: int = QUALITY_K, sample: int = 1000, seed: int = 0
+    x: np.ndarray, coords: np.ndarray, *, metric: str, k: int = QUALITY_K, sample: int = 500, seed: int = 0
 ) -> float:
     """Trustworthiness of the layout's k-neighbourhoods, estimated on `sample` points."""
     n = len(x)
