@@ -46,12 +46,12 @@ def load_layout(run_dir: Path, layer: int, head: int, method: str, dim: int) -> 
             f"no {method} {dim}D layout for layer {layer} head {head}; "
             f"compute it with `attentionviz embed {run_dir} --layouts {method} --dims {dim}`"
         )
-    return load_npy(path)
+    return load_npy(names.inside_run(run_dir, path))
 
 
 def load_layout_meta(run_dir: Path, layer: int, head: int, method: str, dim: int) -> dict[str, Any]:
     path = layout_path(run_dir, layer, head, method, dim).with_suffix(".json")
-    return dict(read_json(path)) if path.exists() else {}
+    return dict(read_json(names.inside_run(run_dir, path))) if path.exists() else {}
 
 
 def available_layouts(run_dir: Path, layer: int, head: int) -> list[tuple[str, int]]:
@@ -72,4 +72,4 @@ def save_head_json(run_dir: Path, layer: int, head: int, name: str, data: dict[s
 
 def load_head_json(run_dir: Path, layer: int, head: int, name: str) -> dict[str, Any] | None:
     path = names.head_dir(run_dir, layer, head) / f"{name}.json"
-    return dict(read_json(path)) if path.exists() else None
+    return dict(read_json(names.inside_run(run_dir, path))) if path.exists() else None

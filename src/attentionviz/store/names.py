@@ -53,6 +53,17 @@ def layout_file(method: str, dim: int) -> str:
     return f"{method}.{dim}d.npy"
 
 
+def inside_run(run_dir: Path, path: Path) -> Path:
+    """`path`, refused when a link takes it outside `run_dir` (a run folder never links out)."""
+    from attentionviz.errors import AttentionVizError
+
+    if not path.resolve().is_relative_to(run_dir.resolve()):
+        raise AttentionVizError(
+            f"{path} links outside its run folder {run_dir}; refusing to read it (replace the link with the file)"
+        )
+    return path
+
+
 def staging_dir(run_dir: Path) -> Path:
     """Where a build writes until it is complete; renamed onto `run_dir` at the end."""
     return run_dir.with_name(run_dir.name + ".partial")

@@ -194,8 +194,9 @@ def _read_table(run_dir: Path, name: str) -> pd.DataFrame:
     """A run's Parquet table; a missing or damaged one is a one-line error, not a traceback."""
     import pandas as pd
 
+    path = names.inside_run(run_dir, run_dir / name)
     try:
-        return pd.read_parquet(run_dir / name)
+        return pd.read_parquet(path)
     except FileNotFoundError as exc:
         raise AttentionVizError(
             f"run {run_dir} is missing {name}; check it with `attentionviz verify {run_dir}`"
@@ -214,7 +215,7 @@ def _load_cached(path: str, mtime_ns: int) -> np.ndarray:
 def _load_array(run_dir: Path, name: str) -> np.ndarray:
     path = names.array_path(run_dir, name)
     try:
-        stat = path.stat()
+        stat = names.inside_run(run_dir, path).stat()
         return _load_cached(str(path), stat.st_mtime_ns)
     except FileNotFoundError as exc:
         raise AttentionVizError(
