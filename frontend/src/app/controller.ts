@@ -8,8 +8,9 @@ import { layoutKey, type DataSource } from "../data/types";
 import { Canvas, type Camera2D, type Camera3D, type CameraChange } from "../render/canvas";
 import { legend } from "../render/colors";
 import { CELL, GAP, PITCH, cellAt, cellCentre, cellOrigin, nearestCell, zoomToFit, type Cell } from "../render/geometry";
+import { Overlay } from "../render/overlay";
 import { tokenOf, type DrawSettings } from "../views/common";
-import { DEFAULT_POINT_BUDGET, MatrixView } from "../views/matrix";
+import { DEFAULT_POINT_BUDGET, MatrixView, SOFTWARE_POINT_BUDGET, softwareRenderer } from "../views/matrix";
 import { SingleView } from "../views/single";
 import { app, type Tooltip } from "./state.svelte";
 import { formatUrlState, type UrlState } from "./url";
@@ -26,6 +27,8 @@ export interface RenderEvent {
 
 export class Controller {
   canvas: Canvas | null = null;
+  private overlay: Overlay | null = null;
+  private budget: number | undefined;
   data: RunData | null = null;
   private matrix: MatrixView | null = null;
   private single: SingleView | null = null;
@@ -43,7 +46,8 @@ export class Controller {
     private readonly options: { budget?: number; onUrl?: (query: string, push: boolean) => void } = {},
   ) {}
 
-  attach(element: HTMLDivElement): void {
+  attach(element: HTMLDivElement, under: HTMLElement, over: HTMLElement): void {
+    this.overlay = new Overlay(under, over);
     this.canvas = new Canvas(element, {
       onHover: (info) => this.onHover(info),
       onClick: (info) => this.onClick(info),
@@ -139,6 +143,7 @@ export class Controller {
     app.error = "";
     app.loading = { active: true, done: 0, total: 0, label: "loading tokens" };
     this.data = await RunData.load(this.source, app.run);
+    performance.mark("attentionviz:run-loaded");
     app.details = this.data.details;
     app.layer = Math.min(app.layer, this.data.layers - 1);
     app.head = Math.min(app.head, this.data.heads - 1);
@@ -204,6 +209,7 @@ export class Controller {
       return;
     }
     if (signal.aborted) return;
+    performance.mark(`attentionviz:${app.view}-data`);
     app.loading = { ...app.loading, active: false };
     await this.finishRender(generation);
   }
@@ -213,9 +219,11 @@ export class Controller {
     const canvas = this.canvas!;
     const key = layoutKey(app.method, 2);
     if (!this.matrix || this.matrix.key !== key || this.matrix.data !== data) {
-      this.matrix = new MatrixView(data, key, this.options.budget ?? DEFAULT_POINT_BUDGET);
+      this.budget ??= this.options.budget ?? (softwareRenderer() ? SOFTWARE_POINT_BUDGET : DEFAULT_POINT_BUDGET);
+      this.matrix = new MatrixView(data, key, this.budget);
     }
     const matrix = this.matrix;
+    this.overlay?.setMatrix(data.layers, data.heads, (l, h) => !data.has(l, h, key));
     app.lod = matrix.lod ? { perCell: matrix.perCell, points: matrix.perCell * data.layers * data.heads } : null;
     app.headInfo = null;
     if (canvas.is3d) canvas.setMode("2d", this.matrixCamera());
@@ -225,8 +233,10 @@ export class Controller {
     this.redraw();
     await matrix.load(this.settings, () => {
       app.loading = { active: true, done: matrix.loaded, total, label: `loading ${key} layouts` };
-      this.scheduleRedraw();
+      this.progressiveRedraw();
     }, signal);
+    clearTimeout(this.progressTimer);
+    this.progressTimer = undefined;
     if (!signal.aborted) this.redraw();
   }
 
@@ -288,6 +298,24 @@ export class Controller {
     app.legend = legend(app.color, this.data, norms);
   }
 
+  private progressTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastProgress = 0;
+
+  /**
+   * Show heads as they arrive, but leave the page room to receive the rest: redraw at most once
+   * every few frame costs (a software renderer takes a second per frame at a million points).
+   */
+  private progressiveRedraw(): void {
+    if (this.progressTimer !== undefined) return;
+    const interval = Math.min(2000, Math.max(120, 4 * (this.canvas?.frameCost ?? 16)));
+    const wait = Math.max(0, this.lastProgress + interval - performance.now());
+    this.progressTimer = setTimeout(() => {
+      this.progressTimer = undefined;
+      this.lastProgress = performance.now();
+      this.redraw();
+    }, wait);
+  }
+
   private scheduleRedraw(): void {
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => {
@@ -310,19 +338,29 @@ export class Controller {
   private updateLabels(): void {
     if (!this.single || !this.canvas) return;
     const { width, height } = this.canvas.size;
-    const canvas = this.canvas;
-    this.single.updateLabels(this.settings, (p) => canvas.project(p), width, height);
+    this.single.updateLabels(this.settings, this.projector(), width, height);
   }
 
   redraw(): void {
     if (!this.canvas) return;
     const settings = this.settings;
-    if (app.view === "single" && this.single?.layout) {
-      this.canvas.setLayers(this.single.layers(settings));
+    const single = app.view === "single" && this.single?.layout ? this.single : null;
+    if (single) {
+      this.canvas.setLayers(single.layers(settings));
     } else if (this.matrix) {
-      const cellPixels = CELL * 2 ** this.canvas.currentCamera.zoom;
-      this.canvas.setLayers(this.matrix.layers(settings, this.hovered, cellPixels));
+      this.canvas.setLayers(this.matrix.layers(settings));
     }
+    this.updateOverlay();
+  }
+
+  private updateOverlay(): void {
+    const overlay = this.overlay;
+    if (!overlay || !this.canvas || !this.data) return;
+    const single = app.view === "single" && this.single?.layout ? this.single : null;
+    overlay.showMatrix(!single && !this.canvas.is3d);
+    overlay.setLabels(single ? single.labelBoxes() : []);
+    overlay.setHovered(single ? null : this.hovered);
+    if (!this.canvas.is3d) overlay.update({ ...this.canvas.size, ...this.canvas.currentCamera });
   }
 
   private beginRender(): number {
@@ -337,6 +375,7 @@ export class Controller {
     await this.canvas.drawn();
     if (generation !== this.generation) return;
     app.rendered = true;
+    performance.mark(`attentionviz:${app.view}-rendered`);
     const event = { view: app.view, generation };
     document.body.dataset.rendered = `${app.view}:${generation}`;
     for (const listener of this.listeners) listener(event);
@@ -358,8 +397,8 @@ export class Controller {
     const { width, height } = this.canvas.size;
     const cellPixels = CELL * 2 ** camera.zoom;
     const side = Math.min(width, height);
+    if (!this.canvas.is3d) this.overlay?.update({ width, height, ...camera });
     if (app.view === "matrix") {
-      this.scheduleRedraw();
       if (userInteraction && cellPixels >= ENTER_FRACTION * side) {
         const world = this.pointer ? this.canvas.unproject(this.pointer[0], this.pointer[1]) : camera.target;
         const cell = nearestCell(world?.[0] ?? camera.target[0], world?.[1] ?? camera.target[1], this.data.layers, this.data.heads);
@@ -387,11 +426,24 @@ export class Controller {
       app.tooltip = cell ? this.cellTooltip(cell, info.x, info.y) : null;
       return;
     }
-    if (info.layer?.id === "single-points" && info.index >= 0 && this.single) {
-      app.tooltip = this.pointTooltip(this.single.rowOf(info.index), info.x, info.y);
-    } else {
-      app.tooltip = null;
+    const single = this.single;
+    if (!single?.layout) return;
+    const index = single.pick(info.x, info.y, this.projector());
+    if (index !== single.hovered) {
+      single.hovered = index;
+      this.scheduleRedraw();
     }
+    app.tooltip = index === null ? null : this.pointTooltip(single.rowOf(index), info.x, info.y);
+  }
+
+  /** world -> screen pixels for the current camera (a closed form in 2D, deck's viewport in 3D). */
+  private projector(): (p: number[]) => number[] | null {
+    const canvas = this.canvas!;
+    if (canvas.is3d) return (p) => canvas.project(p);
+    const { width, height } = canvas.size;
+    const { target, zoom } = canvas.currentCamera;
+    const s = 2 ** zoom;
+    return (p) => [(p[0] - target[0]) * s + width / 2, (p[1] - target[1]) * s + height / 2];
   }
 
   private onClick(info: PickingInfo): void {

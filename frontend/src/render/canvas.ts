@@ -63,7 +63,7 @@ export class Canvas {
       onHover: (info) => this.events.onHover(info),
       onClick: (info) => this.events.onClick(info),
       onAfterRender: () => this.afterRender(),
-      deviceProps: { type: "webgl", createCanvasContext: { alphaMode: "opaque" } as never },
+      deviceProps: { type: "webgl" },
     });
   }
 
@@ -79,8 +79,13 @@ export class Canvas {
     return this.mode === "3d";
   }
 
+  /** Milliseconds the last frame held the page (drawing plus the compositor's read-back). */
+  frameCost = 16;
+  private drawStart = 0;
+
   setLayers(layers: Layer[]): void {
     this.pending = true;
+    this.drawStart = performance.now();
     this.deck.setProps({ layers });
   }
 
@@ -120,9 +125,10 @@ export class Canvas {
 
   /** Resolves after the next frame drawn with the current layers and a resting camera. */
   drawn(): Promise<void> {
+    const promise = new Promise<void>((resolve) => this.waiters.push(resolve));
     this.pending = true;
     this.deck.redraw("waiting for a frame");
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return promise;
   }
 
   unproject(x: number, y: number): number[] | null {
@@ -140,10 +146,20 @@ export class Canvas {
   }
 
   private afterRender(): void {
+    if (this.drawStart) {
+      const start = this.drawStart;
+      this.drawStart = 0;
+      requestAnimationFrame(() => {
+        this.frameCost = performance.now() - start;
+      });
+    }
     if (!this.pending || this.transitioning) return;
     this.pending = false;
     const waiters = this.waiters;
     this.waiters = [];
-    for (const resolve of waiters) resolve();
+    // Resolve on the next animation frame: by then the frame just drawn has been composited.
+    requestAnimationFrame(() => {
+      for (const resolve of waiters) resolve();
+    });
   }
 }

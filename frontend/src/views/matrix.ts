@@ -2,16 +2,32 @@
 // columns = heads. One point layer per model layer (its heads concatenated), so a head arriving
 // re-uploads one row only. Above the point budget each cell draws a level-of-detail prefix.
 
-import { PathLayer, ScatterplotLayer, SolidPolygonLayer, TextLayer } from "@deck.gl/layers";
 import type { Layer } from "@deck.gl/core";
 import type { RunData } from "../data/run-data";
 import type { Layout } from "../data/types";
 import { colorRows } from "../render/colors";
-import { CELL, PITCH, cellOrigin, placeInCell, type Cell } from "../render/geometry";
+import { placeInCell } from "../render/geometry";
+import { PointsLayer } from "../render/points-layer";
 import { THEMES, type DrawSettings } from "./common";
 
 /** Points drawn in the Matrix View before cells switch to level-of-detail samples. */
 export const DEFAULT_POINT_BUDGET = 1_500_000;
+/** The same where WebGL runs in software (no GPU: VMs, headless browsers), about a second per frame. */
+export const SOFTWARE_POINT_BUDGET = 500_000;
+
+/** Whether this browser renders WebGL on the CPU (SwiftShader, llvmpipe). */
+export function softwareRenderer(): boolean {
+  try {
+    const gl = document.createElement("canvas").getContext("webgl2");
+    if (!gl) return true;
+    const info = gl.getExtension("WEBGL_debug_renderer_info");
+    const name = String(info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER));
+    gl.getExtension("WEBGL_lose_context")?.loseContext();
+    return /swiftshader|llvmpipe|software|softpipe/i.test(name);
+  } catch {
+    return false;
+  }
+}
 
 interface RowState {
   version: number;
@@ -85,48 +101,29 @@ export class MatrixView {
     );
   }
 
-  layers(settings: DrawSettings, hovered: Cell | null, cellPixels: number): Layer[] {
-    const theme = THEMES[settings.theme];
+  layers(settings: DrawSettings): Layer[] {
     const colorKey = `${settings.color}|${settings.hits ? "h" : ""}|${this.version}`;
     if (colorKey !== this.colorKey) {
       this.colorKey = colorKey;
       this.cellColors = settings.color === "norm" ? null : colorRows(settings.color, this.data, this.perCell, { hits: settings.hits });
       for (const row of this.rows) row.built = -1;
     }
-    const out: Layer[] = [this.cellsLayer(settings)];
+    const out: Layer[] = [];
     this.rows.forEach((row, layer) => {
       this.buildRow(layer, row, settings);
       if (!row.data || row.data.length === 0) return;
       out.push(
-        new ScatterplotLayer({
+        new PointsLayer({
           id: `matrix-points-${layer}`,
-          data: row.data as never,
-          radiusUnits: "common",
-          getRadius: 0.32,
-          radiusMinPixels: 0.75,
-          radiusMaxPixels: 4,
-          stroked: false,
-          antialiasing: false,
-          pickable: false,
+          data: row.data,
+          radius: 0.32,
+          minPixels: 1,
+          maxPixels: 5,
         }),
       );
     });
     const hits = this.hitsLayer(settings);
     if (hits) out.push(hits);
-    out.push(...this.labelLayers(settings, cellPixels >= 70));
-    if (hovered) {
-      const [x, y] = cellOrigin(hovered.layer, hovered.head);
-      out.push(
-        new PathLayer({
-          id: "matrix-hover",
-          data: [{ path: [[x, y], [x + CELL, y], [x + CELL, y + CELL], [x, y + CELL], [x, y]] }],
-          getPath: (d: { path: number[][] }) => d.path as never,
-          getColor: theme.muted,
-          widthUnits: "pixels",
-          getWidth: 1.5,
-        }),
-      );
-    }
     return out;
   }
 
@@ -160,7 +157,7 @@ export class MatrixView {
     row.colors = colors;
     row.data = {
       length: total,
-      attributes: { getPosition: { value: positions, size: 2 }, getFillColor: { value: colors, size: 4 } },
+      attributes: { getPosition: { value: positions, size: 2 }, getColor: { value: colors, size: 4 } },
     };
   }
 
@@ -193,90 +190,16 @@ export class MatrixView {
         length: positions.length / 2,
         attributes: {
           getPosition: { value: new Float32Array(positions), size: 2 },
-          getFillColor: { value: new Uint8Array(colors), size: 4 },
+          getColor: { value: new Uint8Array(colors), size: 4 },
         },
       };
     }
-    return new ScatterplotLayer({
+    return new PointsLayer({
       id: "matrix-hits",
-      data: this.hitsData as never,
-      radiusUnits: "common",
-      getRadius: 0.9,
-      radiusMinPixels: 2.2,
-      radiusMaxPixels: 7,
-      stroked: false,
-      pickable: false,
+      data: this.hitsData,
+      radius: 0.9,
+      minPixels: 3,
+      maxPixels: 8,
     });
-  }
-
-  private cellsLayer(settings: DrawSettings): Layer {
-    const theme = THEMES[settings.theme];
-    const available = this.data.available(this.key);
-    const cells: { polygon: number[][]; missing: boolean }[] = [];
-    for (let l = 0; l < this.data.layers; l++) {
-      for (let h = 0; h < this.data.heads; h++) {
-        const [x, y] = cellOrigin(l, h);
-        cells.push({
-          polygon: [[x, y], [x + CELL, y], [x + CELL, y + CELL], [x, y + CELL]],
-          missing: !available.has(l * this.data.heads + h),
-        });
-      }
-    }
-    return new SolidPolygonLayer({
-      id: "matrix-cells",
-      data: cells,
-      getPolygon: (d: { polygon: number[][] }) => d.polygon as never,
-      getFillColor: (d: { missing: boolean }) => (d.missing ? theme.cellMissing : theme.cell),
-      updateTriggers: { getFillColor: [settings.theme, this.key, available.size] },
-      pickable: false,
-    });
-  }
-
-  private labelLayers(settings: DrawSettings, cellLabels: boolean): Layer[] {
-    const theme = THEMES[settings.theme];
-    const labels: { text: string; position: number[] }[] = [];
-    for (let l = 0; l < this.data.layers; l++) {
-      for (let h = 0; h < this.data.heads; h++) {
-        const [x, y] = cellOrigin(l, h);
-        labels.push({ text: `L${l} H${h}`, position: [x + 2, y - 2] });
-      }
-    }
-    const headers: { text: string; position: number[]; anchor: string }[] = [];
-    for (let l = 0; l < this.data.layers; l++) headers.push({ text: `L${l}`, position: [-8, l * PITCH + CELL / 2], anchor: "end" });
-    for (let h = 0; h < this.data.heads; h++) headers.push({ text: `H${h}`, position: [h * PITCH + CELL / 2, -PITCH * 0.18], anchor: "middle" });
-    return [
-      new TextLayer({
-        id: "matrix-cell-labels",
-        visible: cellLabels,
-        data: labels,
-        getText: (d: { text: string }) => d.text,
-        getPosition: (d: { position: number[] }) => d.position as never,
-        getColor: theme.muted,
-        sizeUnits: "common",
-        getSize: 11,
-        sizeMinPixels: 0,
-        sizeMaxPixels: 16,
-        getTextAnchor: "start",
-        getAlignmentBaseline: "bottom",
-        fontFamily: "system-ui, sans-serif",
-        characterSet: "LH0123456789 ",
-        updateTriggers: { getColor: settings.theme },
-      }),
-      new TextLayer({
-        id: "matrix-headers",
-        data: headers,
-        getText: (d: { text: string }) => d.text,
-        getPosition: (d: { position: number[] }) => d.position as never,
-        getColor: theme.text,
-        sizeUnits: "pixels",
-        getSize: 12,
-        getTextAnchor: (d: { anchor: string }) => d.anchor as never,
-        getAlignmentBaseline: "center",
-        fontFamily: "system-ui, sans-serif",
-        fontWeight: 600,
-        characterSet: "LH0123456789",
-        updateTriggers: { getColor: settings.theme },
-      }),
-    ];
   }
 }

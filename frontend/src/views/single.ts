@@ -1,13 +1,14 @@
 // Single View: one head at full resolution, in 2D (the head's own Matrix cell, so zooming in
 // from the matrix is one continuous camera move) or 3D (an orbit view around the origin).
 
-import { ScatterplotLayer, TextLayer } from "@deck.gl/layers";
 import type { Layer } from "@deck.gl/core";
 import type { RunData } from "../data/run-data";
 import type { HeadDetails, Layout } from "../data/types";
 import { colorRows } from "../render/colors";
 import { placeInCell, placeInCube } from "../render/geometry";
+import { PointsLayer } from "../render/points-layer";
 import { placeLabels, type LabelCandidate } from "../render/labels";
+import type { LabelBox } from "../render/overlay";
 import { THEMES, tokenOf, type DrawSettings } from "./common";
 
 const MAX_LABELS = 350;
@@ -21,6 +22,8 @@ export class SingleView {
   private colorKey = "";
   private colors: Uint8Array | null = null;
   private radii: Float32Array | null = null;
+  /** index of the point under the pointer */
+  hovered: number | null = null;
 
   constructor(
     readonly data: RunData,
@@ -79,7 +82,6 @@ export class SingleView {
 
   layers(settings: DrawSettings): Layer[] {
     if (!this.layout || !this.positions) return [];
-    const theme = THEMES[settings.theme];
     const rows = this.layout.rows;
     const colorKey = `${settings.color}|${settings.hits ? "h" : ""}|${this.norms ? 1 : 0}`;
     if (colorKey !== this.colorKey || !this.colors) {
@@ -99,51 +101,51 @@ export class SingleView {
     const size = this.dim;
     const attributes: Record<string, { value: Float32Array | Uint8Array; size: number }> = {
       getPosition: { value: this.positions, size },
-      getFillColor: { value: this.colors, size: 4 },
+      getColor: { value: this.colors, size: 4 },
     };
-    if (settings.sizeByNorm && this.radii) attributes.getRadius = { value: this.radii, size: 1 };
+    const sized = settings.sizeByNorm && this.radii !== null;
+    if (sized) attributes.getSize = { value: this.radii!, size: 1 };
     const out: Layer[] = [
-      new ScatterplotLayer({
-        id: "single-points",
-        data: { length: rows, attributes } as never,
-        radiusUnits: this.dim === 3 ? "common" : "common",
-        getRadius: 0.3,
-        radiusScale: 1,
-        radiusMinPixels: 1.2,
-        radiusMaxPixels: 12,
-        stroked: false,
-        pickable: true,
-        autoHighlight: true,
-        highlightColor: [255, 195, 0, 255],
-        billboard: true,
-        updateTriggers: { getRadius: settings.sizeByNorm },
+      new PointsLayer({
+        id: `single-points-${sized ? "sized" : "flat"}`,
+        data: { length: rows, attributes },
+        dim: size,
+        radius: 0.3,
+        sizes: sized,
+        minPixels: 2,
+        maxPixels: 14,
       }),
     ];
     if (settings.hits) out.push(this.hitsLayer(settings));
-    if (this.labelled.length) {
+    if (this.hovered !== null) {
       out.push(
-        new TextLayer({
-          id: "single-labels",
-          data: this.labelled,
-          getText: (d: LabelCandidate) => d.text,
-          getPosition: (d: LabelCandidate) => this.worldOf(d.index) as never,
-          getColor: (d: LabelCandidate) => (tokenOf(this.data, this.data.order[d.index]).isKey ? theme.keyLabel : theme.queryLabel),
-          sizeUnits: "pixels",
-          getSize: 12,
-          getTextAnchor: "start",
-          getAlignmentBaseline: "center",
-          getPixelOffset: [4, 0],
-          fontFamily: "system-ui, sans-serif",
-          characterSet: "auto",
-          fontSettings: { sdf: true },
-          outlineWidth: 3,
-          outlineColor: theme.outline,
-          billboard: true,
-          updateTriggers: { getColor: settings.theme },
+        new PointsLayer({
+          id: "single-hovered",
+          data: {
+            length: 1,
+            attributes: {
+              getPosition: { value: new Float32Array(this.worldOf(this.hovered)), size },
+              getColor: { value: new Uint8Array([255, 195, 0, 255]), size: 4 },
+            },
+          },
+          dim: size,
+          radius: 1,
+          minPixels: 9,
+          maxPixels: 18,
         }),
       );
     }
     return out;
+  }
+
+  /** The labels kept by the last `updateLabels`, in screen pixels. */
+  labelBoxes(): LabelBox[] {
+    return this.labelled.map((c) => ({
+      x: c.x,
+      y: c.y,
+      text: c.text,
+      kind: tokenOf(this.data, this.data.order[c.index]).isKey ? "key" : "query",
+    }));
   }
 
   worldOf(index: number): number[] {
@@ -154,26 +156,47 @@ export class SingleView {
   private hitsLayer(settings: DrawSettings): Layer {
     const theme = THEMES[settings.theme];
     const hits = settings.hits!;
-    const points: { index: number; isKey: boolean }[] = [];
+    const positions: number[] = [];
+    const colors: number[] = [];
     for (let i = 0; i < this.layout!.rows; i++) {
       const { token, isKey } = tokenOf(this.data, this.data.order[i]);
-      if (hits[token]) points.push({ index: i, isKey });
+      if (hits[token]) {
+        positions.push(...this.worldOf(i));
+        colors.push(...(isKey ? theme.keyHit : theme.queryHit));
+      }
     }
-    return new ScatterplotLayer({
+    return new PointsLayer({
       id: "single-hits",
-      data: points,
-      getPosition: (d: { index: number }) => this.worldOf(d.index) as never,
-      getFillColor: (d: { isKey: boolean }) => (d.isKey ? theme.keyHit : theme.queryHit),
-      getLineColor: theme.outline,
-      stroked: true,
-      lineWidthUnits: "pixels",
-      getLineWidth: 1,
-      radiusUnits: "common",
-      getRadius: 0.8,
-      radiusMinPixels: 3.5,
-      radiusMaxPixels: 14,
-      pickable: false,
-      updateTriggers: { getFillColor: settings.theme },
+      data: {
+        length: colors.length / 4,
+        attributes: {
+          getPosition: { value: new Float32Array(positions), size: this.dim },
+          getColor: { value: new Uint8Array(colors), size: 4 },
+        },
+      },
+      dim: this.dim,
+      radius: 0.8,
+      minPixels: 6,
+      maxPixels: 16,
     });
+  }
+
+  /** The drawn point nearest a screen position, within `radius` pixels (null if none). */
+  pick(x: number, y: number, project: (p: number[]) => number[] | null, radius = 8): number | null {
+    if (!this.layout || !this.positions) return null;
+    let best: number | null = null;
+    let bestDistance = radius * radius;
+    for (let i = 0; i < this.layout.rows; i++) {
+      const screen = project(this.worldOf(i));
+      if (!screen) continue;
+      const dx = screen[0] - x;
+      const dy = screen[1] - y;
+      const d = dx * dx + dy * dy;
+      if (d <= bestDistance) {
+        bestDistance = d;
+        best = i;
+      }
+    }
+    return best;
   }
 }

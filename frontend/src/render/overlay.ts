@@ -1,0 +1,127 @@
+// HTML drawn with the canvas: the Matrix cells' backgrounds (under the canvas), their "L{l} H{h}"
+// labels, the row and column headers, the hovered cell, and the Single View's token labels (over
+// it). The DOM costs no shader compilation, which is what dominates a software-rendered first frame.
+
+import { CELL, PITCH, cellOrigin, type Cell } from "./geometry";
+
+export interface LabelBox {
+  x: number;
+  y: number;
+  text: string;
+  kind: "query" | "key";
+}
+
+export interface Projection {
+  target: number[];
+  zoom: number;
+  width: number;
+  height: number;
+}
+
+export class Overlay {
+  private readonly cells: HTMLDivElement;
+  private readonly grid: HTMLDivElement;
+  private readonly headers: HTMLDivElement;
+  private readonly labels: HTMLDivElement;
+  private readonly hover: HTMLDivElement;
+  private rowHeaders: HTMLDivElement[] = [];
+  private colHeaders: HTMLDivElement[] = [];
+  private size = { layers: 0, heads: 0 };
+
+  constructor(under: HTMLElement, over: HTMLElement) {
+    this.cells = div(under, "avz-world avz-cells");
+    this.grid = div(over, "avz-world avz-grid");
+    this.hover = div(this.grid, "avz-hover");
+    this.headers = div(over, "avz-headers");
+    this.labels = div(over, "avz-labels");
+  }
+
+  /** Build the matrix decoration for a run; `missing` cells (no layout yet) are drawn hatched. */
+  setMatrix(layers: number, heads: number, missing: (layer: number, head: number) => boolean): void {
+    if (this.size.layers !== layers || this.size.heads !== heads) {
+      this.size = { layers, heads };
+      this.cells.replaceChildren();
+      this.grid.replaceChildren(this.hover);
+      this.headers.replaceChildren();
+      for (let l = 0; l < layers; l++) {
+        for (let h = 0; h < heads; h++) {
+          const [x, y] = cellOrigin(l, h);
+          const cell = div(this.cells, "avz-cell");
+          cell.dataset.cell = `${l}.${h}`;
+          place(cell, x, y, CELL, CELL);
+          const label = div(this.grid, "avz-cell-label");
+          label.textContent = `L${l} H${h}`;
+          place(label, x, y - 13, CELL, 12);
+        }
+      }
+      this.rowHeaders = Array.from({ length: layers }, (_, l) => header(this.headers, `L${l}`, "avz-row"));
+      this.colHeaders = Array.from({ length: heads }, (_, h) => header(this.headers, `H${h}`, "avz-col"));
+    }
+    for (const cell of this.cells.children as HTMLCollectionOf<HTMLDivElement>) {
+      const [l, h] = (cell.dataset.cell ?? "0.0").split(".").map(Number);
+      cell.classList.toggle("missing", missing(l, h));
+    }
+  }
+
+  showMatrix(visible: boolean): void {
+    for (const el of [this.cells, this.grid, this.headers]) el.hidden = !visible;
+  }
+
+  setHovered(cell: Cell | null): void {
+    this.hover.hidden = !cell;
+    if (cell) {
+      const [x, y] = cellOrigin(cell.layer, cell.head);
+      place(this.hover, x, y, CELL, CELL);
+    }
+  }
+
+  setLabels(labels: LabelBox[]): void {
+    const nodes = this.labels.children as HTMLCollectionOf<HTMLSpanElement>;
+    while (nodes.length > labels.length) nodes[nodes.length - 1].remove();
+    labels.forEach((label, i) => {
+      const node = nodes[i] ?? this.labels.appendChild(document.createElement("span"));
+      if (node.textContent !== label.text) node.textContent = label.text;
+      node.className = `avz-label ${label.kind}`;
+      node.style.transform = `translate(${Math.round(label.x + 4)}px, ${Math.round(label.y - 8)}px)`;
+    });
+  }
+
+  /** Follow the 2D camera: world containers move as one; headers stay on the screen edges. */
+  update({ target, zoom, width, height }: Projection): void {
+    const s = 2 ** zoom;
+    const tx = width / 2 - target[0] * s;
+    const ty = height / 2 - target[1] * s;
+    const transform = `translate(${tx}px, ${ty}px) scale(${s})`;
+    this.cells.style.transform = transform;
+    this.grid.style.transform = transform;
+    this.grid.classList.toggle("small", CELL * s < 70);
+    this.rowHeaders.forEach((el, l) => {
+      const y = ty + (l * PITCH + CELL / 2) * s;
+      el.style.transform = `translate(${Math.max(4, tx - 34)}px, ${y - 8}px)`;
+    });
+    this.colHeaders.forEach((el, h) => {
+      const x = tx + (h * PITCH + CELL / 2) * s;
+      el.style.transform = `translate(${x - 20}px, ${Math.max(4, ty - 30 - Math.min(13, 13 * s))}px)`;
+    });
+  }
+}
+
+function div(parent: HTMLElement, className: string): HTMLDivElement {
+  const el = document.createElement("div");
+  el.className = className;
+  parent.appendChild(el);
+  return el;
+}
+
+function header(parent: HTMLElement, text: string, className: string): HTMLDivElement {
+  const el = div(parent, `avz-header ${className}`);
+  el.textContent = text;
+  return el;
+}
+
+function place(el: HTMLElement, x: number, y: number, w: number, h: number): void {
+  el.style.left = `${x}px`;
+  el.style.top = `${y}px`;
+  el.style.width = `${w}px`;
+  el.style.height = `${h}px`;
+}
