@@ -6,8 +6,10 @@
 For every head: rho in the original space for raw, translated and translated+scaled vectors under
 cosine and euclidean distance, and the best c per head (scale, then translate, c on a grid) under
 cosine. For `--layout-heads` heads per model, spread evenly over the layers: rho in the 2D t-SNE,
-UMAP and PCA layouts of raw and of translated vectors (under the cosine metric scaling changes no
-distance the reducers see, so translated+scaled is only shown for PCA, which is linear).
+UMAP and PCA layouts of raw vectors, translated vectors and translated vectors with the best c of
+the head; translated+scaled (c from the norm ratio) only for PCA, as its original-space figures
+differ little from translated. "mix" is the share of keys among a query's 15 nearest layout points:
+0 when the two clouds lie apart, so that nearness between a query and a key shows nothing.
 
 Pairs are those the model attends: every key of the sequence for an encoder, keys j <= i for a
 decoder. The paper (Yeh et al. 2023, Table 1) reports -0.938 for BERT and -0.792 for GPT-2
