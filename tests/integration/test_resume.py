@@ -126,3 +126,33 @@ def test_kill_9_then_rerun_equals_uninterrupted(
     subprocess.run(build_command(model_folder, long_corpus, out), check=True, env=env, timeout=300)
     assert_same_run(reference, av.open(out))
     assert not out.with_name(out.name + ".partial").exists()
+
+
+def test_kill_9_at_several_random_points_then_rerun_equals_uninterrupted(
+    model_folder: Path, long_corpus: Path, reference: av.Run, tmp_path: Path
+) -> None:
+    """Kill the same build again and again (during resumes too), at random batches and mid-batch."""
+    import random
+
+    seed = random.SystemRandom().randrange(1 << 30)
+    rng = random.Random(seed)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    out = tmp_path / "interrupted"
+    kills = 0
+    for _ in range(2):  # two random points: the second kill lands inside a resumed build
+        target = done_batches(out) + rng.randint(1, 12)
+        process = subprocess.Popen(build_command(model_folder, long_corpus, out), env=env)
+        deadline = time.monotonic() + 240
+        while done_batches(out) < target and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        busy_until = time.perf_counter() + rng.uniform(0, 0.05)  # land anywhere in the next batch
+        while time.perf_counter() < busy_until and process.poll() is None:
+            pass
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            kills += 1
+        process.wait()
+    assert kills >= 2, f"the build outran the kills (seed {seed}); make the corpus longer"
+    subprocess.run(build_command(model_folder, long_corpus, out), check=True, env=env, timeout=300)
+    assert_same_run(reference, av.open(out))
+    assert not out.with_name(out.name + ".partial").exists(), f"seed {seed}"
