@@ -268,6 +268,8 @@ def _threads() -> int:
 def set_threads(n: int) -> None:
     """Cap the threads the native reducers use in this process (a pool runs one process per core)."""
     import manifolds_rs
+    from threadpoolctl import threadpool_limits
 
     _THREADS.append(max(1, n))
     manifolds_rs.set_num_threads(max(1, n))
+    threadpool_limits(max(1, n))  # BLAS / OpenMP pools of numpy and scipy
