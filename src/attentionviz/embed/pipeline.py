@@ -124,7 +124,7 @@ def embed_run(
         normalisation=normalisation or joint.DEFAULT,
         metric=metric,
         seed=seed,
-        device=device,
+        device=_embedding_device(device),
         overwrite=overwrite,
     )
     quick = [(m, d) for m, d in plan if m == "pca"]
@@ -149,6 +149,15 @@ def embed_run(
             report(done, len(jobs))
     finally:
         close()
+
+
+def _embedding_device(device: str) -> str:
+    """The device for embedding: cuda (kNN, PCA, 2D t-SNE) or cpu; "auto" picks the GPU if there is one."""
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device if device.startswith("cuda") else "cpu"
 
 
 def select_heads(run: Run, heads: Iterable[tuple[int, int]] | None) -> list[tuple[int, int]]:
