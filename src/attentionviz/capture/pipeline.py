@@ -36,11 +36,12 @@ from attentionviz.capture.sequences import (
     plan_batches,
     sample,
 )
-from attentionviz.capture.tables import SEQUENCE_TYPES, TOKEN_TYPES, image_tables, text_tables, write_table
+from attentionviz.capture.tables import image_tables, text_tables
 from attentionviz.errors import AttentionVizError, CorpusError, ModelError
 from attentionviz.options import BuildOptions
 from attentionviz.store import names
 from attentionviz.store.manifest import LayerInfo, Manifest, load_manifest
+from attentionviz.store.tables import SEQUENCE_SCHEMA, TOKEN_SCHEMA, write_table
 from attentionviz.store.writer import CaptureWriter, Slot, array_shapes, publish
 
 log = logging.getLogger(__name__)
@@ -381,5 +382,5 @@ def _write_tables(staging: Path, work: Plan, loaded: LoadedModel, facts: ModelFa
         tokens, seqs = image_tables(work.sequences, grid=facts.image_grid, prefix=facts.image_prefix)  # type: ignore[arg-type]
     else:
         tokens, seqs = text_tables(work.sequences, loaded.tokenizer)  # type: ignore[arg-type]
-    write_table(tokens_path, tokens, TOKEN_TYPES)
-    write_table(sequences_path, seqs, SEQUENCE_TYPES)
+    write_table(tokens_path, tokens, TOKEN_SCHEMA)
+    write_table(sequences_path, seqs, SEQUENCE_SCHEMA)

@@ -8,38 +8,13 @@ from typing import Any
 import numpy as np
 
 from attentionviz.capture.sequences import ImageSequence, TextSequence
+from attentionviz.store.tables import SEQUENCE_SCHEMA, TOKEN_SCHEMA, empty_columns
 
 
 def text_tables(sequences: list[TextSequence], tokenizer: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Column dicts for tokens.parquet and sequences.parquet of a text run."""
-    tokens: dict[str, list[Any]] = {
-        k: []
-        for k in (
-            "token",
-            "piece",
-            "token_id",
-            "sequence",
-            "position",
-            "seq_len",
-            "special",
-            "char_start",
-            "char_end",
-            "window",
-        )
-    }
-    seqs: dict[str, list[Any]] = {
-        k: []
-        for k in (
-            "sequence",
-            "document",
-            "window",
-            "n_tokens",
-            "token_start",
-            "attn_offset",
-            "text",
-            "source",
-        )
-    }
+    tokens = empty_columns(TOKEN_SCHEMA)
+    seqs = empty_columns(SEQUENCE_SCHEMA)
     token_start = attn_offset = 0
     for index, seq in enumerate(sequences):
         n = len(seq.input_ids)
@@ -94,19 +69,7 @@ def image_tables(
         "patch_row": np.where(is_patch, patch // cols, -1).astype(np.int16),
         "patch_col": np.where(is_patch, patch % cols, -1).astype(np.int16),
     }
-    seqs: dict[str, list[Any]] = {
-        k: []
-        for k in (
-            "sequence",
-            "document",
-            "window",
-            "n_tokens",
-            "token_start",
-            "attn_offset",
-            "text",
-            "source",
-        )
-    }
+    seqs = empty_columns(SEQUENCE_SCHEMA)
     for index, seq in enumerate(sequences):
         _add_sequence(
             seqs, index, seq.document, 0, n, index * n, index * n * n, Path(seq.image_path).name, seq.source
@@ -136,42 +99,3 @@ def _add_sequence(
         ("source", source),
     ):
         seqs[key].append(value)
-
-
-TOKEN_TYPES = {
-    "token_id": "int32",
-    "sequence": "int32",
-    "position": "int32",
-    "seq_len": "int32",
-    "special": "bool",
-    "char_start": "int32",
-    "char_end": "int32",
-    "window": "int32",
-    "patch_row": "int16",
-    "patch_col": "int16",
-}
-SEQUENCE_TYPES = {
-    "sequence": "int32",
-    "document": "int32",
-    "window": "int32",
-    "n_tokens": "int32",
-    "token_start": "int64",
-    "attn_offset": "int64",
-}
-
-
-def write_table(path: Path, columns: dict[str, Any], types: dict[str, str]) -> None:
-    """Write a parquet table atomically with the documented column types."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from attentionviz.store.atomic import atomic_open
-
-    arrays = {
-        name: pa.array(
-            values, type=pa.from_numpy_dtype(np.dtype(types[name])) if name in types else pa.string()
-        )
-        for name, values in columns.items()
-    }
-    with atomic_open(path, "wb") as handle:
-        pq.write_table(pa.table(arrays), handle)

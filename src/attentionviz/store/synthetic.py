@@ -24,6 +24,7 @@ from attentionviz.hashing import sha256_file
 from attentionviz.store import head_outputs, names
 from attentionviz.store.atomic import write_npy
 from attentionviz.store.manifest import CorpusInfo, LayerInfo, Manifest, ModelInfo, save_manifest
+from attentionviz.store.tables import SEQUENCE_SCHEMA, TOKEN_SCHEMA, empty_columns
 
 if TYPE_CHECKING:
     from attentionviz.store.reader import Run
@@ -170,36 +171,8 @@ def _tables(rng: np.random.Generator, lengths: list[int]) -> tuple[Any, Any]:
     vocab = list(dict.fromkeys(vocab))
     word_ids = [vocab.index(w) for w in _WORDS]
     punct_ids = [vocab.index(p) for p in _PUNCT]
-    rows: dict[str, list[Any]] = {
-        c: []
-        for c in (
-            "token",
-            "piece",
-            "token_id",
-            "sequence",
-            "position",
-            "seq_len",
-            "special",
-            "char_start",
-            "char_end",
-            "window",
-            "patch_row",
-            "patch_col",
-        )
-    }
-    seqs: dict[str, list[Any]] = {
-        c: []
-        for c in (
-            "sequence",
-            "document",
-            "window",
-            "n_tokens",
-            "token_start",
-            "attn_offset",
-            "text",
-            "source",
-        )
-    }
+    rows = empty_columns(TOKEN_SCHEMA)
+    seqs = empty_columns(SEQUENCE_SCHEMA)
     start = 0
     offset = 0
     for s, n in enumerate(lengths):

@@ -26,33 +26,10 @@ from attentionviz.hashing import sha256_file
 from attentionviz.store import names
 from attentionviz.store.head_outputs import LAYOUT_METHODS
 from attentionviz.store.manifest import Manifest, load_manifest
+from attentionviz.store.tables import SEQUENCE_COLUMNS, TOKEN_COLUMNS
 
 log = logging.getLogger(__name__)
 
-TOKEN_COLUMNS = (
-    "token",
-    "piece",
-    "token_id",
-    "sequence",
-    "position",
-    "seq_len",
-    "special",
-    "char_start",
-    "char_end",
-    "window",
-    "patch_row",
-    "patch_col",
-)
-SEQUENCE_COLUMNS = (
-    "sequence",
-    "document",
-    "window",
-    "n_tokens",
-    "token_start",
-    "attn_offset",
-    "text",
-    "source",
-)
 _HEAD_DIR = re.compile(r"^layers\.(\d+)\.heads\.(\d+)$")
 _LAYOUT_FILE = re.compile(r"^([a-z]+)\.(\d)d\.npy$")
 
