@@ -80,3 +80,13 @@ def digit_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from attentionviz.vision import digits_images
 
     return digits_images(tmp_path_factory.mktemp("digits"), n=20)
+
+
+@pytest.fixture(scope="session")
+def minilm_run(tmp_path_factory: pytest.TempPathFactory, text_file: Path) -> Path:
+    """A real run: MiniLM over the test sentences (~300 tokens), PCA and t-SNE in 2D and 3D; built once."""
+    import attentionviz as av
+
+    out = tmp_path_factory.mktemp("minilm-run") / "minilm"
+    av.build("minilm", text_file, out=out, max_tokens=300, layouts=("pca", "tsne"), dims=(2, 3))
+    return out

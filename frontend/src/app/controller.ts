@@ -103,6 +103,7 @@ export class Controller {
     } else {
       this.beginRender();
       this.updateLegend();
+      this.updateLabels();
       this.redraw();
       await this.finishRender(this.generation);
     }
