@@ -288,7 +288,7 @@ export class Controller {
     const { width, height } = this.canvas!.size;
     const side = Math.min(width, height);
     if (app.dim === 3) {
-      return { target: [0, 0, 0], zoom: zoomToFit(CELL, side, 0.62), rotationX: 18, rotationOrbit: 35 };
+      return { target: [0, 0, 0], zoom: zoomToFit(CELL, side, 0.85), rotationX: 18, rotationOrbit: 35 };
     }
     const [x, y] = cellCentre(app.layer, app.head);
     return { target: [x, y, 0], zoom: zoomToFit(CELL, side, 0.94) };

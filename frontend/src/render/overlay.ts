@@ -51,7 +51,7 @@ export class Overlay {
           place(cell, x, y, CELL, CELL);
           const label = div(this.grid, "avz-cell-label");
           label.textContent = `L${l} H${h}`;
-          place(label, x, y - 13, CELL, 12);
+          place(label, x, y, CELL, 0);
         }
       }
       this.rowHeaders = Array.from({ length: layers }, (_, l) => header(this.headers, `L${l}`, "avz-row"));
@@ -95,13 +95,14 @@ export class Overlay {
     this.cells.style.transform = transform;
     this.grid.style.transform = transform;
     this.grid.classList.toggle("small", CELL * s < 70);
+    this.grid.style.setProperty("--avz-scale", String(s));
     this.rowHeaders.forEach((el, l) => {
       const y = ty + (l * PITCH + CELL / 2) * s;
       el.style.transform = `translate(${Math.max(4, tx - 34)}px, ${y - 8}px)`;
     });
     this.colHeaders.forEach((el, h) => {
       const x = tx + (h * PITCH + CELL / 2) * s;
-      el.style.transform = `translate(${x - 20}px, ${Math.max(4, ty - 30 - Math.min(13, 13 * s))}px)`;
+      el.style.transform = `translate(${x - 20}px, ${Math.max(4, ty - 34)}px)`;
     });
   }
 }
