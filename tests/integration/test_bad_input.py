@@ -146,7 +146,7 @@ CLI_CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     # models
     "model folder with a broken config.json": (
         lambda t: build(text(t), t, model=model_folder(t, "broken-config")),
-        "model",
+        "cannot read",
     ),
     "model folder without weights": (
         lambda t: build(text(t), t, model=model_folder(t, "no-weights")),

@@ -209,6 +209,11 @@ def _load(model: str, *, device: str, dtype: str) -> LoadedModel:
     try:
         config = AutoConfig.from_pretrained(location, local_files_only=offline)
     except OSError as exc:
+        if isinstance(location, Path) and (location / "config.json").is_file():
+            raise ModelError(
+                f"cannot read {location / 'config.json'} ({str(exc).splitlines()[0]}); "
+                "point at a complete model folder (config.json, weights, tokenizer)"
+            ) from exc
         raise ModelError(
             f"model {model!r} was not found locally and the model hub cannot be reached; pass a local folder, "
             f"a .gguf file, or one of the offline models ({', '.join(ALIASES)})"
