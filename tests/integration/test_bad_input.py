@@ -63,10 +63,10 @@ def truncated_png(folder: Path) -> None:
 
 
 def huge_sparse(folder: Path) -> str:
-    """A 4 GiB file that occupies no disk: all NUL bytes."""
+    """A 1 GiB file that occupies no disk: all NUL bytes."""
     path = folder / "huge.txt"
     with path.open("wb") as handle:
-        handle.truncate(4 << 30)
+        handle.truncate(1 << 30)
     return str(path)
 
 
@@ -111,7 +111,7 @@ CLI_CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
         "NUL byte",
     ),
     "UTF-16 text": (lambda t: build(write(t, "w.txt", "Hello there.".encode("utf-16")), t), "UTF-16"),
-    "huge binary file (4 GiB sparse)": (lambda t: build(huge_sparse(t), t), "not text"),
+    "huge binary file (1 GiB sparse)": (lambda t: build(huge_sparse(t), t), "not text"),
     "corpus is a device": (lambda t: build("/dev/null", t), "/dev/null"),
     "unknown --format": (lambda t: build(text(t), t, "--format", "docx"), "unknown corpus format"),
     "--text-column on plain text": (lambda t: build(text(t), t, "--text-column", "body"), "--text-column"),
