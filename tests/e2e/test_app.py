@@ -18,7 +18,7 @@ KEY_HIT = (193, 91, 125)
 
 def ink(image: Any, box: tuple[float, float, float, float]) -> int:
     """Pixels in `box` that stand out from the cell's flat grey (points drawn there)."""
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    x0, y0, x1, y1 = (round(v) for v in box)
     pixels = np.asarray(image.crop((x0 + 2, y0 + 2, x1 - 2, y1 - 2)), dtype=np.int16)  # [h, w, 3]
     background = np.median(pixels.reshape(-1, 3), axis=0)
     return int((np.abs(pixels - background).max(axis=2) > 40).sum())
@@ -37,7 +37,11 @@ def test_matrix_view_draws_every_head(app: Any, run_id: str, e2e_runs: Path, min
     cells = app.page.evaluate("window.__attentionviz.cells()")
     assert len(cells) == run.info.layers * run.info.heads
     image = app.screenshot(f"matrix-{run_id}")
-    empty = [(c["layer"], c["head"]) for c in cells if ink(image, (c["x"], c["y"], c["x"] + c["width"], c["y"] + c["height"])) < 15]
+    empty = [
+        (c["layer"], c["head"])
+        for c in cells
+        if ink(image, (c["x"], c["y"], c["x"] + c["width"], c["y"] + c["height"])) < 15
+    ]
     assert not empty, f"cells without points: {empty}"
     assert app.page.locator(".avz-cell-label").first.text_content() == "L0 H0"
     assert not app.errors
@@ -45,8 +49,12 @@ def test_matrix_view_draws_every_head(app: Any, run_id: str, e2e_runs: Path, min
 
 def test_clicking_a_cell_opens_that_head(app: Any) -> None:
     app.open("run=synthetic")
-    cell = next(c for c in app.page.evaluate("window.__attentionviz.cells()") if (c["layer"], c["head"]) == (1, 2))
-    event = app.act(lambda: app.page.mouse.click(cell["x"] + cell["width"] / 2, cell["y"] + cell["height"] / 2))
+    cell = next(
+        c for c in app.page.evaluate("window.__attentionviz.cells()") if (c["layer"], c["head"]) == (1, 2)
+    )
+    event = app.act(
+        lambda: app.page.mouse.click(cell["x"] + cell["width"] / 2, cell["y"] + cell["height"] / 2)
+    )
     assert event["view"] == "single"
     assert app.page.get_by_test_id("head-title").text_content() == "Layer 1 Head 2"
     assert "view=single" in app.page.url and "layer=1" in app.page.url and "head=2" in app.page.url
