@@ -241,13 +241,12 @@ def demo(model: str, quiet: bool) -> None:
 )
 @click.option("--overwrite", is_flag=True, help="Recompute layouts, metrics and fidelity that already exist.")
 @click.option(
-    "--translate/--no-translate",
-    default=True,
+    "--normalisation",
+    type=click.Choice(["auto", "translated", "raw", "translated+scaled"]),
+    default="auto",
     show_default=True,
-    help="Move the key centroid onto the query centroid.",
-)
-@click.option(
-    "--scale/--no-scale", default=False, show_default=True, help="Equalise mean query and key norms."
+    help="Keys moved onto the query centroid (translated), also scaled to equal mean norms, or raw; "
+    "auto translates a head's keys when that keeps 80% of the raw keys' fidelity.",
 )
 @click.option(
     "--metric",

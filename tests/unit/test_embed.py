@@ -59,6 +59,22 @@ def test_scaling_equalises_mean_norms_and_is_recorded() -> None:
     assert vectors.record()["scale"] is True
 
 
+@pytest.mark.parametrize(
+    ("raw", "translated", "expected"), [(-0.9, -0.8, joint.TRANSLATED), (-0.9, -0.5, joint.RAW)]
+)
+def test_auto_translates_only_when_fidelity_is_kept(
+    raw: float, translated: float, expected: joint.Normalisation
+) -> None:
+    q, k = query_keys()
+
+    def rho(q_at: np.ndarray, k_at: np.ndarray) -> float:
+        return raw if np.array_equal(k_at, k) else translated
+
+    how, reasons = joint.choose(q, k, rho)
+    assert how == expected
+    assert reasons["rho_raw"] == raw and reasons["rho_translated"] == translated
+
+
 def test_stacked_rows_are_queries_then_keys() -> None:
     q, k = query_keys(n=5)
     stacked = joint.normalise(q, k, joint.RAW).stacked()

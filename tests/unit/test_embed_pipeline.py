@@ -57,7 +57,9 @@ def test_embed_run_stores_layouts_metrics_and_fidelity(tmp_path: Path) -> None:
             coords = head.layout(method, dim)
             assert coords.shape == (2 * n, dim) and np.isfinite(coords).all()
             meta = head_outputs.load_layout_meta(run.path, head.layer, head.head, method, dim)
-            assert meta["normalisation"] == {"translate": True, "scale": False, "c": 1.0}
+            chosen = meta["normalisation"]
+            assert chosen["rule"].startswith("auto") and chosen["scale"] is False
+            assert chosen["translate"] is (chosen["rho_translated"] <= 0.8 * chosen["rho_raw"])
             assert meta["quality"]["knn_preservation"] > 0.05
         assert {"entropy", "distance", "previous", "sparsity", "gap"} <= set(head.metrics)
         assert head.fidelity["space"]["raw"]["cosine"] < 0
@@ -73,7 +75,11 @@ def test_the_chosen_normalisation_is_recorded(tmp_path: Path) -> None:
     how = pipeline.Normalisation(translate=False, scale=True)
     pipeline.embed_run(run.path, layouts=("pca",), dims=(2,), workers=1, normalisation=how)
     meta = head_outputs.load_layout_meta(run.path, 0, 0, "pca", 2)
-    assert meta["normalisation"]["translate"] is False and meta["normalisation"]["scale"] is True
+    assert meta["normalisation"] == {
+        "translate": False,
+        "scale": True,
+        "c": pytest.approx(meta["normalisation"]["c"]),
+    }
     assert meta["normalisation"]["c"] > 0
 
 

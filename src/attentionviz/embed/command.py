@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from attentionviz.embed import joint
 from attentionviz.embed.joint import Normalisation
 from attentionviz.errors import AttentionVizError
+
+NORMALISATIONS: dict[str, Normalisation | None] = {
+    "auto": None,
+    "translated": joint.TRANSLATED,
+    "raw": joint.RAW,
+    "translated+scaled": joint.TRANSLATED_SCALED,
+}
 
 
 def parse_ranges(text: str | None, *, upper: int, what: str) -> list[int] | None:
@@ -42,8 +50,7 @@ def embed_command(
     device: str,
     seed: int,
     overwrite: bool,
-    translate: bool,
-    scale: bool,
+    normalisation: str,
     metric: str,
     progress: bool,
 ) -> str:
@@ -66,7 +73,7 @@ def embed_command(
         seed=seed,
         progress=progress,
         overwrite=overwrite,
-        normalisation=Normalisation(translate=translate, scale=scale),
+        normalisation=NORMALISATIONS[normalisation],
         metric=metric,
     )
     summary = summarise(Run(run_path))

@@ -15,7 +15,8 @@ reducer embeds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,33 @@ TRANSLATED_SCALED = Normalisation(translate=True, scale=True)
 # maximises the original-space rho (-0.977) separates the clouds again. Scaling by the norm ratio
 # moves little (cosine rho -0.893, PCA layout rho -0.317 against -0.316), so it is off by default.
 DEFAULT = TRANSLATED
+# SmolLM2 (Llama, 5k tokens) disagrees: translated keys keep only half of the raw keys' cosine rho
+# (-0.486 against -0.962) and their UMAP / PCA layouts lose all fidelity (rho +0.05 / +0.10). So
+# the pipeline's default is `choose`, per head: translate when that keeps at least AUTO_KEEP of the
+# raw keys' fidelity (90% of MiniLM's heads are translated, 15% of SmolLM2's).
+AUTO_KEEP = 0.8
+
+
+def choose(
+    q: np.ndarray, k: np.ndarray, rho: Callable[[np.ndarray, np.ndarray], float]
+) -> tuple[Normalisation, dict[str, Any]]:
+    """DEFAULT (translated keys) when it keeps AUTO_KEEP of the raw keys' fidelity, else RAW.
+
+    `rho(q_at, k_at)` is the head's fidelity under cosine distance; returns the choice and its reasons.
+    """
+    raw = rho(q, k)
+    moved = normalise(q, k, DEFAULT)
+    translated = rho(moved.q, moved.k)
+    if not np.isfinite(raw) or not np.isfinite(translated):
+        keep = True
+    else:
+        keep = translated <= AUTO_KEEP * raw if raw < 0 else translated <= raw
+    reasons = {
+        "rule": f"auto: translate keys when that keeps {AUTO_KEEP:.0%} of the raw keys' cosine rho",
+        "rho_raw": raw,
+        "rho_translated": translated,
+    }
+    return (DEFAULT if keep else RAW), reasons
 
 
 @dataclass(frozen=True)
@@ -62,6 +90,7 @@ class Joint:
     translate: bool
     scale: float  # the c applied (1.0: none)
     shift: np.ndarray  # [D] added to every key: mean(Q') - mean(K c), zeros when not translated
+    reasons: dict[str, Any] = field(default_factory=dict)  # why this normalisation (auto choice)
 
     def stacked(self) -> np.ndarray:
         """[2N, D] float32: rows 0..N-1 the queries, N..2N-1 the keys."""
@@ -69,7 +98,7 @@ class Joint:
 
     def record(self) -> dict[str, Any]:
         """What a layout's metadata says about its normalisation."""
-        return {"translate": self.translate, "scale": self.scale != 1.0, "c": self.scale}
+        return {"translate": self.translate, "scale": self.scale != 1.0, "c": self.scale, **self.reasons}
 
 
 def scale_factor(q: np.ndarray, k: np.ndarray) -> float:

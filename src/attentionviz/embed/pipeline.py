@@ -16,6 +16,7 @@ A head whose layouts, metrics.json and fidelity.json all exist is skipped unless
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -45,7 +46,7 @@ Progress = Callable[[int, int], None]
 class EmbedSettings:
     """How every head is embedded (recorded in each layout's metadata)."""
 
-    normalisation: Normalisation = joint.DEFAULT
+    normalisation: Normalisation | None = None  # None: chosen per head (joint.choose)
     metric: str = "cosine"
     seed: int = 0
     device: str = "cpu"
@@ -121,7 +122,7 @@ def embed_run(
     plan = plan_layouts(layouts, dims)
     selected = select_heads(run, heads)
     settings = EmbedSettings(
-        normalisation=normalisation or joint.DEFAULT,
+        normalisation=normalisation,
         metric=metric,
         seed=seed,
         device=_embedding_device(device),
@@ -232,7 +233,6 @@ def _stage_pca(
 
 def embed_head(job: HeadJob) -> HeadResult:
     """One head, start to finish: the job a worker runs. Every output is stored as soon as it exists."""
-    from attentionviz.embed import fidelity
     from attentionviz.embed.knn import knn_graph
     from attentionviz.embed.reduce import get_reducer
 
@@ -242,7 +242,8 @@ def embed_head(job: HeadJob) -> HeadResult:
     head = run.head(layer, head_index)
     q = np.asarray(head.queries(), dtype=np.float32)
     k = np.asarray(head.keys(), dtype=np.float32)
-    vectors = _normalised(run, layer, head_index, settings, q=q, k=k)
+    pairs = _pairs(run, layer, q, k)
+    vectors = _normalised(run, layer, head_index, settings, q=q, k=k, pairs=pairs)
     x = vectors.stacked()
     n = len(q)
     seconds: dict[str, float] = {}
@@ -252,9 +253,7 @@ def embed_head(job: HeadJob) -> HeadResult:
     graph = knn_graph(x, min(needed, len(x) - 1), metric=settings.metric, device=settings.device)
     seconds["knn"] = time.perf_counter() - start
 
-    starts, lengths = _sequence_bounds(job.run_dir)
     layer_info = run.manifest.layers[layer]
-    pairs = fidelity.Pairs(q, k, starts, lengths, causal=layer_info.causal, window=layer_info.sliding_window)
 
     def measure(coords: np.ndarray) -> dict[str, float]:
         return {
@@ -322,16 +321,35 @@ def _normalised(
     *,
     q: np.ndarray | None = None,
     k: np.ndarray | None = None,
+    pairs: Any = None,
 ) -> joint.Joint:
+    """The head's queries and keys as they are embedded: the chosen (or the requested) normalisation."""
+    the_head = run.head(layer, head)
+    q = np.asarray(the_head.queries() if q is None else q, dtype=np.float32)
+    k = np.asarray(the_head.keys() if k is None else k, dtype=np.float32)
+    softcap = run.manifest.layers[layer].softcap is not None
     how = settings.normalisation
-    if how.translate and run.manifest.layers[layer].softcap is not None:
+    reasons: dict[str, Any] = {}
+    if how is None and softcap:
+        how = joint.RAW
+    elif how is None:
+        pairs = pairs if pairs is not None else _pairs(run, layer, q, k)
+        how, reasons = joint.choose(q, k, lambda q_at, k_at: float(pairs.rho(q_at, k_at, metric="cosine")))
+    if how.translate and softcap:
         log.warning(
             "layer %d soft-caps its logits, so translating keys would change attention; not translating",
             layer,
         )
         how = Normalisation(translate=False, scale=how.scale)
-    the_head = run.head(layer, head)
-    return joint.normalise(the_head.queries() if q is None else q, the_head.keys() if k is None else k, how)
+    return dataclasses.replace(joint.normalise(q, k, how), reasons=reasons)
+
+
+def _pairs(run: Run, layer: int, q: np.ndarray, k: np.ndarray) -> Any:
+    from attentionviz.embed.fidelity import Pairs
+
+    starts, lengths = _sequence_bounds(str(run.path))
+    layer_info = run.manifest.layers[layer]
+    return Pairs(q, k, starts, lengths, causal=layer_info.causal, window=layer_info.sliding_window)
 
 
 def _layout_meta(
