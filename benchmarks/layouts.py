@@ -116,6 +116,7 @@ def main() -> None:
         start = time.perf_counter()
         graph = knn_graph(x, 45)
         knn_times.append(time.perf_counter() - start)
+        print(f"  L{layer}H{head_index} kNN graph: {knn_times[-1]:.2f} s", flush=True)
 
         for method, dim in ALL:
             row = rows.setdefault((method, dim), {"orig_s": [], "orig_q": [], "ours_s": [], "ours_q": []})
@@ -127,8 +128,19 @@ def main() -> None:
                 seconds, coords = timed(original, method, dim, x, args.seed, repeat=args.repeat)
                 row["orig_s"].append(seconds)
                 row["orig_q"].append(score(x, coords, graph, pairs))
-            print(f"  layer {layer} head {head_index} {method} {dim}D done", flush=True)
+            orig_text = (
+                f"original {row['orig_s'][-1]:6.2f} s {fmt(row['orig_q'][-1])}" if row["orig_s"] else ""
+            )
+            print(
+                f"  L{layer}H{head_index} {method} {dim}D: ours {row['ours_s'][-1]:6.2f} s {fmt(row['ours_q'][-1])}"
+                f"   {orig_text}",
+                flush=True,
+            )
     report(rows, knn_times, jit, len(heads))
+
+
+def fmt(scores: tuple[float, float, float]) -> str:
+    return "(kNN {:.3f}, trust {:.3f}, rho {:+.3f})".format(*scores)
 
 
 def score(x: np.ndarray, coords: np.ndarray, graph: Any, pairs: Any) -> tuple[float, float, float]:
