@@ -50,7 +50,9 @@ def build(
     from attentionviz.corpus import open_corpus
 
     options = dataclasses.replace(options or BuildOptions(), **_normalise(settings))
-    source = open_corpus(corpus, split=options.split, text_column=options.text_column, fmt=options.corpus_format)
+    source = open_corpus(
+        corpus, split=options.split, text_column=options.text_column, fmt=options.corpus_format
+    )
     loaded = (
         loading.load(str(model), device=options.device, dtype=options.dtype)
         if isinstance(model, str | Path)
