@@ -90,3 +90,13 @@ def minilm_run(tmp_path_factory: pytest.TempPathFactory, text_file: Path) -> Pat
     out = tmp_path_factory.mktemp("minilm-run") / "minilm"
     av.build("minilm", text_file, out=out, max_tokens=300, layouts=("pca", "tsne"), dims=(2, 3))
     return out
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory: pytest.TempPathFactory, digits_vit_path: Path, digit_images: Path) -> Path:
+    """A real image run: the trained digits ViT over 20 digit PNGs (340 tokens), PCA 2D; built once."""
+    import attentionviz as av
+
+    out = tmp_path_factory.mktemp("digits-run") / "digits"
+    av.build(digits_vit_path, digit_images, out=out, max_tokens=None, layouts=("pca",), dims=(2,))
+    return out

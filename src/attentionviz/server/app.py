@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from attentionviz import __version__
 from attentionviz.errors import AttentionVizError, RunNotFound
-from attentionviz.server import payloads
+from attentionviz.server import attention, payloads
 from attentionviz.server.frames import MEDIA_TYPE
 from attentionviz.server.registry import RunRegistry
 
@@ -213,6 +213,50 @@ def create_app(runs: Sequence[str | Path] | RunRegistry, *, static_dir: Path | N
                 registry.get(run).head(layer, head), method, dim, order=order, limit=limit
             )
         )
+
+    @app.get(
+        "/api/runs/{run}/layers.{layer:int}.heads.{head:int}/attention/{seq:int}",
+        response_class=Response,
+        responses=_FRAME,
+        tags=["attention"],
+        summary="[len, len] float32: the model's own attention for one sequence (rows: queries)",
+    )
+    def sequence_attention(run: str, layer: int, head: int, seq: int) -> Response:
+        return frame(lambda: attention.sequence_attention_frame(registry.get(run).head(layer, head), seq))
+
+    @app.get(
+        "/api/runs/{run}/layers.{layer:int}.heads.{head:int}/aggregate",
+        response_class=Response,
+        responses=_FRAME,
+        tags=["attention"],
+        summary="[L, L] float32 position x position attention averaged over the sequences with both "
+        "positions, and `count` (how many)",
+    )
+    def aggregate(run: str, layer: int, head: int) -> Response:
+        return frame(lambda: attention.aggregate_attention_frame(registry.get(run).head(layer, head)))
+
+    @app.get(
+        "/api/runs/{run}/layers.{layer:int}.heads.{head:int}/value-norms/{seq:int}",
+        response_class=Response,
+        responses=_FRAME,
+        tags=["attention"],
+        summary="[len] float32 value-vector norms of one sequence's tokens",
+    )
+    def value_norms(run: str, layer: int, head: int, seq: int) -> Response:
+        return frame(lambda: attention.value_norms_frame(registry.get(run).head(layer, head), seq))
+
+    @app.get(
+        "/api/runs/{run}/images/{seq:int}.png",
+        response_class=Response,
+        responses={
+            200: {"content": {"image/png": {}}, "description": "the image as the model saw it"},
+            **_ERRORS,
+        },
+        tags=["attention"],
+        summary="An image run's image, as the model saw it",
+    )
+    def image(run: str, seq: int) -> Response:
+        return Response(attention.image_png(registry.get(run), seq), media_type="image/png")
 
     @app.get("/api/{rest:path}", include_in_schema=False)
     def unknown(rest: str) -> Response:

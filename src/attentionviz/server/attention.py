@@ -1,0 +1,95 @@
+"""Token-level payloads below a head: one sequence's attention, the head's aggregate attention,
+value norms, and the images of image runs. Built from the store without any web framework.
+
+    sequence_attention_frame(head, seq)   [len, len] float32, exactly `head.attention(seq)`
+    aggregate_attention(head)             [L, L] mean over the sequences that have both positions
+    value_norms_frame(head, seq)          [len] float32 value-vector norms of the sequence's tokens
+    image_png(run, seq)                   the image as the model saw it (PNG bytes)
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from attentionviz.errors import RunNotFound
+from attentionviz.server.frames import Frame
+from attentionviz.store import names
+
+if TYPE_CHECKING:
+    from attentionviz.store.reader import Head, Run
+
+log = logging.getLogger(__name__)
+
+
+def sequence_attention_frame(head: Head, seq: int) -> bytes:
+    """The model's own attention for sequence `seq` (rows: queries), float32 without quantisation."""
+    start, length, _ = head.run.sequence_bounds(seq)
+    attention = np.asarray(head.attention(seq), dtype=np.float32)  # [len, len]
+    frame = Frame(meta={"name": head.name, "sequence": seq, "token_start": start, "n_tokens": length})
+    frame.add("attention", attention)
+    return frame.encode()
+
+
+def value_norms_frame(head: Head, seq: int) -> bytes:
+    """[len] value-vector norms of the sequence's tokens in this head's KV group."""
+    start, length, _ = head.run.sequence_bounds(seq)
+    norms = np.asarray(head.value_norms()[start : start + length], dtype=np.float32)  # [len]
+    frame = Frame(meta={"name": head.name, "sequence": seq, "token_start": start, "n_tokens": length})
+    frame.add("value_norms", norms)
+    return frame.encode()
+
+
+def aggregate_attention(head: Head) -> tuple[np.ndarray, np.ndarray]:
+    """([L, L] mean attention, [L, L] number of sequences) over the corpus, L the longest sequence.
+
+    Entry (i, j) averages query position i's attention to key position j over the sequences that
+    have both positions; computed once per head and run folder state, then cached.
+    """
+    path = head.run.path
+    stamp = (path / names.MANIFEST).stat().st_mtime_ns if (path / names.MANIFEST).exists() else 0
+    return _aggregate(str(path), stamp, head.layer, head.head)
+
+
+@functools.lru_cache(maxsize=64)
+def _aggregate(path: str, stamp: int, layer: int, head_index: int) -> tuple[np.ndarray, np.ndarray]:
+    from attentionviz.store.reader import open as open_run
+
+    head = open_run(path).head(layer, head_index)
+    lengths = head.run.sequences["n_tokens"].to_numpy(dtype=np.int64)
+    longest = int(lengths.max()) if len(lengths) else 0
+    total = np.zeros((longest, longest), dtype=np.float64)
+    count = np.zeros((longest, longest), dtype=np.int32)
+    for seq, length in enumerate(lengths):
+        total[:length, :length] += head.attention(seq)
+        count[:length, :length] += 1
+    mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
+    log.debug("aggregate attention for %s: %d sequences, longest %d", head.name, len(lengths), longest)
+    return mean.astype(np.float32), count
+
+
+def aggregate_attention_frame(head: Head) -> bytes:
+    mean, count = aggregate_attention(head)
+    frame = Frame(meta={"name": head.name, "max_len": len(mean)})
+    frame.add("attention", mean)
+    frame.add("count", count)
+    return frame.encode()
+
+
+def image_path(run: Run, seq: int) -> Path:
+    """The PNG of sequence `seq` of an image run, as the model saw it."""
+    run.sequence_bounds(seq)  # raises RunNotFound when out of range
+    if run.manifest.image_grid is None:
+        raise RunNotFound(f"{run.path.name} is a text run; only image runs have images")
+    path = run.path / names.IMAGES_DIR / f"{seq}.png"
+    if not path.is_file():
+        raise RunNotFound(f"image {seq} is missing from {run.path / names.IMAGES_DIR}; rebuild the run")
+    return path
+
+
+def image_png(run: Run, seq: int) -> bytes:
+    return image_path(run, seq).read_bytes()

@@ -1,0 +1,81 @@
+"""The attention the API serves for a sequence is the model's own eager attention (1e-4),
+for a text model (MiniLM) and a vision transformer (the trained digits ViT)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from attentionviz.server.app import create_app
+from attentionviz.server.frames import decode
+from attentionviz.store.reader import Run
+from tests.integration.test_capture_fidelity import TOLERANCE, eager_attentions
+
+
+def served_attention(client: TestClient, run_id: str, layer: int, head: int, seq: int) -> np.ndarray:
+    response = client.get(f"/api/runs/{run_id}/layers.{layer}.heads.{head}/attention/{seq}")
+    assert response.status_code == 200, response.text
+    return decode(response.content)[1]["attention"]
+
+
+def assert_served_equals_model(run: Run, reference_of: Any, sequences: list[int]) -> None:
+    client = TestClient(create_app([run.path], static_dir=None))
+    run_id = run.path.name
+    for seq in sequences:
+        reference = reference_of(seq)
+        _, length, _ = run.sequence_bounds(seq)
+        assert reference[0].shape[-1] == length
+        for layer in range(run.info.layers):
+            for head in range(0, run.info.heads, 3 if run.info.heads > 4 else 1):
+                got = served_attention(client, run_id, layer, head, seq)
+                expected = reference[layer][0, head].numpy()
+                np.testing.assert_allclose(got, expected, atol=TOLERANCE, err_msg=f"L{layer}H{head} {seq}")
+                np.testing.assert_array_equal(got, run.head(layer, head).attention(seq))
+
+
+def test_served_attention_equals_minilm_eager_attention(minilm: Any, minilm_run: Path) -> None:
+    run = Run(minilm_run)
+    texts = list(run.sequences["text"])
+    assert_served_equals_model(
+        run,
+        lambda s: eager_attentions(minilm.model, minilm.tokenizer(texts[s], return_tensors="pt").data),
+        [0, 1, 2],
+    )
+
+
+def test_served_attention_equals_digits_vit_eager_attention(
+    digits_vit_path: Path, digit_images: Path, digits_run: Path
+) -> None:
+    from PIL import Image
+    from transformers import AutoImageProcessor, AutoModel
+
+    model = AutoModel.from_pretrained(digits_vit_path).eval()
+    processor = AutoImageProcessor.from_pretrained(digits_vit_path)
+    run = Run(digits_run)
+    assert run.manifest.image_grid == (4, 4)
+    sources = list(run.sequences["text"])
+
+    def reference_of(seq: int) -> Any:
+        with Image.open(digit_images / sources[seq]) as image:
+            pixels = processor(images=[image.convert("RGB")], return_tensors="pt")["pixel_values"]
+        return eager_attentions(model, {"pixel_values": pixels})
+
+    assert_served_equals_model(run, reference_of, [0, 7, 19])
+    client = TestClient(create_app([run.path], static_dir=None))
+    png = client.get(f"/api/runs/{run.path.name}/images/7.png")
+    assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("head", [0, 3])
+def test_aggregate_of_an_image_run_averages_all_images(digits_run: Path, head: int) -> None:
+    run = Run(digits_run)
+    client = TestClient(create_app([run.path], static_dir=None))
+    response = client.get(f"/api/runs/{run.path.name}/layers.2.heads.{head}/aggregate")
+    _, arrays = decode(response.content)
+    stacked = np.stack([run.head(2, head).attention(s) for s in range(run.info.n_sequences)])
+    np.testing.assert_allclose(arrays["attention"], stacked.mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(arrays["attention"].sum(axis=1), 1.0, atol=1e-4)
