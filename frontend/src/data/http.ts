@@ -10,6 +10,7 @@ import {
   type RunDetails,
   type RunSummary,
   type SequenceTable,
+  type SquareMatrix,
   type TokenTable,
 } from "./types";
 
@@ -91,6 +92,25 @@ export class HttpDataSource implements DataSource {
     const query = options.limit ? `?order=lod&limit=${options.limit}` : "?order=lod";
     const f = await this.frame(`runs/${encodeURIComponent(run)}/${headName(layer, head)}/norms${query}`, options.signal);
     return requireArray<Float32Array>(f, "norms");
+  }
+
+  async sequenceAttention(run: string, layer: number, head: number, sequence: number): Promise<SquareMatrix> {
+    const f = await this.frame(`runs/${encodeURIComponent(run)}/${headName(layer, head)}/attention/${sequence}`);
+    return { n: Number(f.meta.n_tokens), values: requireArray<Float32Array>(f, "attention") };
+  }
+
+  async aggregateAttention(run: string, layer: number, head: number): Promise<SquareMatrix> {
+    const f = await this.frame(`runs/${encodeURIComponent(run)}/${headName(layer, head)}/aggregate`);
+    return { n: Number(f.meta.max_len), values: requireArray<Float32Array>(f, "attention") };
+  }
+
+  async valueNorms(run: string, layer: number, head: number, sequence: number): Promise<Float32Array> {
+    const f = await this.frame(`runs/${encodeURIComponent(run)}/${headName(layer, head)}/value-norms/${sequence}`);
+    return requireArray<Float32Array>(f, "value_norms");
+  }
+
+  imageUrl(run: string, sequence: number): string {
+    return `${this.base}/runs/${encodeURIComponent(run)}/images/${sequence}.png`;
   }
 
   private async fetch(path: string, signal?: AbortSignal): Promise<Response> {

@@ -94,6 +94,20 @@ export interface DataSource {
   layout(run: string, layer: number, head: number, key: string, options?: FetchOptions): Promise<Layout>;
   /** [rows] query-then-key vector norms, in level-of-detail order */
   norms(run: string, layer: number, head: number, options?: FetchOptions): Promise<Float32Array>;
+  /** the model's own attention for one sequence: row-major [n, n] (rows: queries) */
+  sequenceAttention(run: string, layer: number, head: number, sequence: number): Promise<SquareMatrix>;
+  /** the head's position x position attention averaged over the corpus: [n, n], n the longest sequence */
+  aggregateAttention(run: string, layer: number, head: number): Promise<SquareMatrix>;
+  /** [n] value-vector norms of one sequence's tokens */
+  valueNorms(run: string, layer: number, head: number, sequence: number): Promise<Float32Array>;
+  /** an image run's image as the model saw it: a URL an <img> or <image> can show */
+  imageUrl(run: string, sequence: number): string;
+}
+
+/** A row-major [n, n] matrix. */
+export interface SquareMatrix {
+  n: number;
+  values: Float32Array;
 }
 
 export function layoutKey(method: string, dim: number): string {

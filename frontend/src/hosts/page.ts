@@ -8,6 +8,7 @@ import { Controller, type RenderEvent } from "../app/controller";
 import { app } from "../app/state.svelte";
 import { parseUrlState } from "../app/url";
 import { HttpDataSource } from "../data/http";
+import * as attentionMath from "../views/attention";
 
 declare global {
   interface Window {
@@ -20,6 +21,8 @@ declare global {
       whenRendered(): Promise<RenderEvent>;
       cells(): ReturnType<Controller["cells"]>;
       search(): typeof app.searchInfo;
+      /** the pure attention functions the views use (checked against numpy by the browser tests) */
+      math: typeof attentionMath;
     };
   }
 }
@@ -61,6 +64,7 @@ window.__attentionviz = {
   },
   cells: () => controller.cells(),
   search: () => app.searchInfo,
+  math: attentionMath,
 };
 
 mount(App, { target: document.getElementById("app")!, props: { controller } });
