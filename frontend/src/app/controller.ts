@@ -12,6 +12,8 @@ import { Overlay } from "../render/overlay";
 import { tokenOf, type DrawSettings } from "../views/common";
 import { DEFAULT_POINT_BUDGET, MatrixView, SOFTWARE_POINT_BUDGET, softwareRenderer } from "../views/matrix";
 import { SingleView } from "../views/single";
+import { selectionLayers } from "../views/selection-layers";
+import { loadSelection, selection } from "./selection.svelte";
 import { app, type Tooltip } from "./state.svelte";
 import { formatUrlState, type UrlState } from "./url";
 
@@ -258,6 +260,11 @@ export class Controller {
     }
     await single.load(this.settings, signal);
     if (signal.aborted) return;
+    const sel = selection.current;
+    if (sel && (sel.layer !== app.layer || sel.head !== app.head)) {
+      selection.current = await loadSelection(data, app.layer, app.head, sel.row);
+      selection.version++;
+    }
     this.single = single;
     app.headInfo = single.details;
     if (app.dim === 3 && (!canvas.is3d || !reuse)) canvas.setMode("3d", this.singleCamera());
@@ -347,7 +354,18 @@ export class Controller {
     const settings = this.settings;
     const single = app.view === "single" && this.single?.layout ? this.single : null;
     if (single) {
-      this.canvas.setLayers(single.layers(settings));
+      const sel = selection.current;
+      const extra =
+        sel && single.positions && single.layout && sel.layer === single.layer && sel.head === single.head
+          ? selectionLayers(this.data!, sel, selection.edits, {
+              theme: settings.theme,
+              dim: single.dim,
+              rows: single.layout.rows,
+              positions: single.positions,
+              worldOf: (i) => single.worldOf(i),
+            })
+          : [];
+      this.canvas.setLayers([...single.layers(settings), ...extra]);
     } else if (this.matrix) {
       this.canvas.setLayers(this.matrix.layers(settings));
     }
@@ -447,7 +465,46 @@ export class Controller {
     return (p) => [(p[0] - target[0]) * s + width / 2, (p[1] - target[1]) * s + height / 2];
   }
 
+  /** Select the sequence of layout row `row` (its attention in the Sentence View), or clear with null. */
+  async select(row: number | null): Promise<void> {
+    if (!this.data) return;
+    const generation = this.beginRender();
+    try {
+      selection.current = row === null ? null : await loadSelection(this.data, app.layer, app.head, row);
+      selection.version++;
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    this.redraw();
+    await this.finishRender(generation);
+  }
+
+  /** Page coordinates of layout row `row` in the Single View, or null (tests click there). */
+  screenOf(row: number): [number, number] | null {
+    const single = this.single;
+    if (!single?.layout || !this.canvas) return null;
+    const index = single.data.order.indexOf(row);
+    if (index < 0 || index >= single.layout.rows) return null;
+    const screen = this.projector()(single.worldOf(index));
+    if (!screen) return null;
+    const rect = this.canvas.parent.getBoundingClientRect();
+    return [rect.left + screen[0], rect.top + screen[1]];
+  }
+
+  /** Redraw after an edit in the Sentence View (the scatterplot's lines follow it). */
+  async redrawSelection(): Promise<void> {
+    const generation = this.beginRender();
+    this.redraw();
+    await this.finishRender(generation);
+  }
+
   private onClick(info: PickingInfo): void {
+    if (this.data && app.view === "single" && this.single?.layout) {
+      const index = this.single.pick(info.x, info.y, this.projector());
+      void this.select(index === null ? null : this.single.rowOf(index));
+      return;
+    }
     if (!this.data || app.view !== "matrix" || !info.coordinate) return;
     const cell = cellAt(info.coordinate[0], info.coordinate[1], this.data.layers, this.data.heads);
     if (cell) {

@@ -1,0 +1,83 @@
+"""Clicking a point selects its sequence: the Sentence View shows its tokens and attention lines,
+the scatterplot draws lines, and hiding a key changes both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from attentionviz.store.reader import Run
+
+pytestmark = pytest.mark.browser
+
+LAYER, HEAD, SEQUENCE = 2, 5, 1
+
+
+def click_token(app: Any, row: int) -> dict[str, Any]:
+    xy = app.page.evaluate(f"window.__attentionviz.controller.screenOf({row})")
+    assert xy is not None, f"row {row} is not drawn"
+    return app.act(lambda: app.page.mouse.click(xy[0], xy[1]))
+
+
+def line_opacities(app: Any, testid: str) -> list[float]:
+    return app.page.eval_on_selector_all(
+        f"[data-testid={testid}] line", "lines => lines.map(l => Number(l.getAttribute('stroke-opacity')))"
+    )
+
+
+def test_clicking_a_point_shows_its_sentence_and_hiding_a_key_changes_the_lines(
+    app: Any, minilm_run: Path
+) -> None:
+    run = Run(minilm_run)
+    start, length, _ = run.sequence_bounds(SEQUENCE)
+    app.open(f"run=minilm&view=single&layer={LAYER}&head={HEAD}&projection=pca&labels=0")
+    before = app.screenshot("sentence-before-click")
+    click_token(app, start + 2)  # the query copy of the sequence's third token
+    panel = app.page.get_by_test_id("sentence-view")
+    assert panel.is_visible()
+    expected_tokens = run.tokens["token"].astype(str).tolist()[start : start + length]
+    shown = app.page.get_by_test_id("sentence-graph").locator("[data-testid=query-token]").all_text_contents()
+    assert shown == expected_tokens
+    lines = line_opacities(app, "sentence-graph")
+    attention = run.head(LAYER, HEAD).attention(SEQUENCE)
+    assert len(lines) == int((attention >= 0.05).sum()), "one line per query-key pair above the threshold"
+    assert app.page.get_by_test_id("aggregate-graph").is_visible()
+    selected = app.screenshot("sentence-selected")
+    x0, y0, x1, y1 = app.canvas_box()
+    changed = np.abs(
+        np.asarray(selected.crop((x0, y0, x1 - 340, y1)), dtype=np.int16)
+        - np.asarray(before.crop((x0, y0, x1 - 340, y1)), dtype=np.int16)
+    ).max(axis=2)
+    assert (changed > 40).sum() > 2000, "the selection fades the rest and draws lines in the scatterplot"
+
+    # hide the key most attended to: its column disappears and the rows renormalise
+    top_key = int(attention.sum(axis=0).argmax())
+    app.act(
+        lambda: (
+            app.page.get_by_test_id("sentence-graph").locator("[data-testid=key-token]").nth(top_key).click()
+        )
+    )
+    hidden_lines = line_opacities(app, "sentence-graph")
+    assert hidden_lines != lines
+    assert (
+        app.page.eval_on_selector_all(
+            "[data-testid=sentence-graph] line",
+            f"lines => lines.filter(l => Number(l.getAttribute('y2')) === {top_key} * 17 + 8.5).length",
+        )
+        == 0
+    )
+    after_hide = app.screenshot("sentence-key-hidden")
+    scatter_changed = np.abs(
+        np.asarray(after_hide.crop((x0, y0, x1 - 340, y1)), dtype=np.int16)
+        - np.asarray(selected.crop((x0, y0, x1 - 340, y1)), dtype=np.int16)
+    ).max(axis=2)
+    assert (scatter_changed > 30).sum() > 20, "the scatterplot's lines follow the Sentence View's edits"
+
+    app.act(lambda: app.page.get_by_test_id("reset-edits").click())
+    assert line_opacities(app, "sentence-graph") == lines
+    app.act(lambda: app.page.get_by_test_id("selection-clear").click())
+    assert not app.page.get_by_test_id("sentence-view").is_visible()
+    assert not app.errors
