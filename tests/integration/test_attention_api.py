@@ -79,3 +79,28 @@ def test_aggregate_of_an_image_run_averages_all_images(digits_run: Path, head: i
     stacked = np.stack([run.head(2, head).attention(s) for s in range(run.info.n_sequences)])
     np.testing.assert_allclose(arrays["attention"], stacked.mean(axis=0), atol=1e-6)
     np.testing.assert_allclose(arrays["attention"].sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_patch_atlas_holds_each_tokens_patch(digits_run: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    run = Run(digits_run)
+    client = TestClient(create_app([run.path], static_dir=None))
+    response = client.get(f"/api/runs/{run.path.name}/patches.png")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    atlas = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"), dtype=np.int16)
+    columns = atlas.shape[1] // 16
+    tokens = run.tokens
+    assert columns * (atlas.shape[0] // 16) >= len(tokens)
+    t = int(
+        np.flatnonzero((tokens["sequence"] == 3) & (tokens["patch_row"] == 1) & (tokens["patch_col"] == 2))[0]
+    )
+    tile = atlas[(t // columns) * 16 : (t // columns + 1) * 16, (t % columns) * 16 : (t % columns + 1) * 16]
+    image = np.asarray(
+        Image.open(run.path / "images" / "3.png").convert("RGB"), dtype=np.int16
+    )  # [16, 16, 3]
+    patch = image[4:8, 8:12]  # the digits ViT sees 16 x 16 pixels in 4 x 4 patches
+    np.testing.assert_array_equal(tile[::4, ::4], patch)
+    assert client.get("/api/runs/nothing/patches.png").status_code == 404

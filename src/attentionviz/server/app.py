@@ -258,6 +258,19 @@ def create_app(runs: Sequence[str | Path] | RunRegistry, *, static_dir: Path | N
     def image(run: str, seq: int) -> Response:
         return Response(attention.image_png(registry.get(run), seq), media_type="image/png")
 
+    @app.get(
+        "/api/runs/{run}/patches.png",
+        response_class=Response,
+        responses={
+            200: {"content": {"image/png": {}}, "description": "16 x 16 tiles, token t at (t % C, t // C)"},
+            **_ERRORS,
+        },
+        tags=["attention"],
+        summary="An image run's patch atlas: every token's patch as a 16 x 16 tile, C = width / 16 columns",
+    )
+    def patches(run: str) -> Response:
+        return Response(attention.patch_atlas_png(registry.get(run)), media_type="image/png")
+
     @app.get("/api/{rest:path}", include_in_schema=False)
     def unknown(rest: str) -> Response:
         raise RunNotFound(f"no API route /api/{rest}; see /docs for the routes")

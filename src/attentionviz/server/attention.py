@@ -50,9 +50,7 @@ def aggregate_attention(head: Head) -> tuple[np.ndarray, np.ndarray]:
     Entry (i, j) averages query position i's attention to key position j over the sequences that
     have both positions; computed once per head and run folder state, then cached.
     """
-    path = head.run.path
-    stamp = (path / names.MANIFEST).stat().st_mtime_ns if (path / names.MANIFEST).exists() else 0
-    return _aggregate(str(path), stamp, head.layer, head.head)
+    return _aggregate(str(head.run.path), _stamp(head.run.path), head.layer, head.head)
 
 
 @functools.lru_cache(maxsize=64)
@@ -93,3 +91,66 @@ def image_path(run: Run, seq: int) -> Path:
 
 def image_png(run: Run, seq: int) -> bytes:
     return image_path(run, seq).read_bytes()
+
+
+PATCH_TILE = 16  # pixels per tile side in the patch atlas
+
+
+def patch_atlas_png(run: Run) -> bytes:
+    """Every token's patch as a 16 x 16 tile, token t at column t % C, row t // C (C = atlas width / 16).
+
+    The [CLS] (and any non-patch) token's tile is a grey square with a dark border.
+    """
+    return _patch_atlas(str(run.path), _stamp(run.path))
+
+
+def _stamp(path: Path) -> int:
+    manifest = path / names.MANIFEST
+    return manifest.stat().st_mtime_ns if manifest.exists() else 0
+
+
+@functools.lru_cache(maxsize=8)
+def _patch_atlas(path: str, stamp: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    from attentionviz.store.reader import open as open_run
+
+    run = open_run(path)
+    grid = run.manifest.image_grid
+    if grid is None:
+        raise RunNotFound(f"{run.path.name} is a text run; only image runs have patches")
+    rows, cols = grid
+    tokens = run.tokens
+    n = len(tokens)
+    columns = max(1, int(np.ceil(np.sqrt(n))))
+    atlas = Image.new("RGB", (columns * PATCH_TILE, max(1, -(-n // columns)) * PATCH_TILE), (200, 200, 200))
+    blank = Image.new("RGB", (PATCH_TILE, PATCH_TILE), (60, 60, 60))
+    blank.paste((215, 215, 215), (2, 2, PATCH_TILE - 2, PATCH_TILE - 2))
+    sequence = tokens["sequence"].to_numpy()
+    patch_row = tokens["patch_row"].to_numpy()
+    patch_col = tokens["patch_col"].to_numpy()
+    current: tuple[int, Image.Image] | None = None
+    for t in range(n):
+        x, y = (t % columns) * PATCH_TILE, (t // columns) * PATCH_TILE
+        if patch_row[t] < 0:
+            atlas.paste(blank, (x, y))
+            continue
+        if current is None or current[0] != sequence[t]:
+            with Image.open(image_path(run, int(sequence[t]))) as opened:
+                current = (int(sequence[t]), opened.convert("RGB"))
+        image = current[1]
+        h, w = image.height / rows, image.width / cols
+        box = (
+            round(patch_col[t] * w),
+            round(patch_row[t] * h),
+            round((patch_col[t] + 1) * w),
+            round((patch_row[t] + 1) * h),
+        )
+        tile = image.crop(box).resize((PATCH_TILE, PATCH_TILE), Image.Resampling.NEAREST)
+        atlas.paste(tile, (x, y))
+    out = io.BytesIO()
+    atlas.save(out, format="PNG")
+    log.debug("patch atlas for %s: %d tiles, %d columns", path, n, columns)
+    return out.getvalue()
