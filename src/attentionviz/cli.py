@@ -199,17 +199,46 @@ def info(run: str) -> None:
     type=click.Choice(["minilm", "smollm2"]),
     default="minilm",
     show_default=True,
-    help="Bundled model to explore.",
+    help="Bundled language model to explore (smollm2: a decoder with grouped-query attention).",
 )
+@click.option("--images", is_flag=True, help="The bundled digits ViT on held-out digit images instead.")
+@click.option(
+    "--tokens",
+    default=2500,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Tokens of the Wikipedia sample (each count is cached separately).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0 picks a free one).",
+)
+@click.option("--open/--no-open", "open_browser", default=True, help="Open the app in a web browser.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def demo(model: str, quiet: bool) -> None:
-    """Build (or reuse, from the cache) a run of a bundled model on the bundled Wikipedia corpus."""
-    from attentionviz.demo import build_demo
-    from attentionviz.info import describe
-    from attentionviz.store.reader import Run
+def demo(
+    model: str, images: bool, tokens: int, host: str, port: int, open_browser: bool, quiet: bool
+) -> None:
+    """Build (or reuse, from the cache) a run of a bundled model and serve it.
 
-    path = run_command(build_demo, model, progress=not quiet)
-    click.echo(describe(Run(path)))
+    PCA layouts are made before serving; t-SNE and UMAP fill in from a background process.
+    """
+    from attentionviz.demo import run_demo
+
+    run_command(
+        run_demo,
+        model,
+        images=images,
+        tokens=tokens,
+        host=host,
+        port=port,
+        open_browser=open_browser,
+        progress=not quiet,
+        echo=click.echo,
+    )
 
 
 @main.command()

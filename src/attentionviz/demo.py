@@ -1,28 +1,196 @@
-"""`attentionviz demo`: a run of a bundled model on the bundled corpus, built once and cached."""
+"""`attentionviz demo`: a run of a bundled model, built once and cached, served at once.
+
+The capture and the PCA layouts (seconds) are made before the server starts, so the Matrix View
+is usable immediately; t-SNE and UMAP (minutes) are computed by a background `attentionviz embed`
+process while the server runs, and the app picks up each head as its files land (each is written
+atomically). A second `demo` finds everything in the cache and only starts the server.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import webbrowser
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from attentionviz.capture.loading import cache_root
+from attentionviz.errors import AttentionVizError
+
+log = logging.getLogger(__name__)
 
 DEMO_TOKENS = 2500  # as in the original's hosted demo (~2.5k tokens, ~85 sentences)
+DEMO_IMAGES = 64  # held-out digit images for `--images`
 DEMO_MODELS = ("minilm", "smollm2")
+QUICK_LAYOUTS = ("pca",)  # before serving
+BACKGROUND_LAYOUTS = ("tsne", "umap", "pca")  # the build's default set, filled in while serving
 
 
-def demo_run_dir(model: str) -> Path:
-    return cache_root() / "runs" / f"demo-{model}-wikipedia-{DEMO_TOKENS}"
+@dataclass(frozen=True)
+class DemoRun:
+    path: Path
+    note: str  # one line about the model (the digits ViT's accuracy), or ""
 
 
-def build_demo(model: str = "minilm", *, progress: bool = True) -> Path:
+def demo_run_dir(model: str, tokens: int = DEMO_TOKENS) -> Path:
+    return cache_root() / "runs" / f"demo-{model}-wikipedia-{tokens}"
+
+
+def images_run_dir(n: int = DEMO_IMAGES) -> Path:
+    return cache_root() / "runs" / f"demo-digits-vit-{n}"
+
+
+def build_demo(
+    model: str = "minilm",
+    *,
+    tokens: int = DEMO_TOKENS,
+    layouts: tuple[str, ...] = BACKGROUND_LAYOUTS,
+    progress: bool = True,
+) -> Path:
     """Build (or reuse) the demo run for `model` on the bundled Wikipedia summaries."""
     from attentionviz.api import build
-    from attentionviz.errors import AttentionVizError
 
     if model not in DEMO_MODELS:
         raise AttentionVizError(
             f"the demo runs {' or '.join(DEMO_MODELS)}, not {model!r}; use `attentionviz build` for others"
         )
-    out = demo_run_dir(model)
-    build(model, "wikipedia", out=out, max_tokens=DEMO_TOKENS, seed=0, progress=progress)
+    if tokens < 1:
+        raise AttentionVizError(f"the demo needs at least 1 token, not {tokens}; pass --tokens 2500")
+    out = demo_run_dir(model, tokens)
+    if not _cached(out, layouts):
+        build(model, "wikipedia", out=out, max_tokens=tokens, seed=0, layouts=layouts, progress=progress)
     return out
+
+
+def build_images_demo(
+    *, n: int = DEMO_IMAGES, layouts: tuple[str, ...] = BACKGROUND_LAYOUTS, progress: bool = True
+) -> DemoRun:
+    """Build (or reuse) a run of the digits ViT (trained once, cached) on `n` held-out digit images."""
+    from attentionviz.api import build
+    from attentionviz.vision.digits import ALIAS, digits_images, digits_vit, training_report
+
+    model = digits_vit()
+    report = training_report(model)
+    images = digits_images(cache_root() / "demo-images" / f"digits-{n}", n=n)
+    out = images_run_dir(n)
+    if not _cached(out, layouts):
+        build(ALIAS, images, out=out, seed=0, layouts=layouts, progress=progress)
+    note = f"digits ViT: {100 * report['accuracy']:.1f}% test accuracy on {report['n_test']} held-out digits"
+    return DemoRun(out, note)
+
+
+def _cached(run_dir: Path, layouts: tuple[str, ...]) -> bool:
+    """Whether `run_dir` is a finished run with `layouts` for every head (no model load needed)."""
+    from attentionviz.store.reader import Run
+
+    try:
+        Run(run_dir)
+    except AttentionVizError:
+        return False
+    return layouts_missing(run_dir, layouts) == 0
+
+
+def layouts_missing(run_dir: Path, layouts: tuple[str, ...] = BACKGROUND_LAYOUTS) -> int:
+    """How many heads still lack one of `layouts` (2D and 3D, as the build makes them)."""
+    from attentionviz.embed.pipeline import DEFAULT_DIMS, head_complete, plan_layouts, select_heads
+    from attentionviz.store.reader import Run
+
+    run = Run(run_dir)
+    plan = plan_layouts(layouts, DEFAULT_DIMS)
+    return sum(not head_complete(run, layer, head, plan) for layer, head in select_heads(run, None))
+
+
+def start_background_layouts(run_dir: Path) -> subprocess.Popen[bytes] | None:
+    """Start `attentionviz embed RUN` in a child process (None when every head is done already).
+
+    Its messages go to `<cache>/logs/<run>.embed.log`; it is a separate process so the server
+    stays responsive while it uses every core.
+    """
+    if layouts_missing(run_dir) == 0:
+        return None
+    logs = cache_root() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / f"{run_dir.name}.embed.log").open("ab") as log_file:
+        command = [sys.executable, "-m", "attentionviz", "embed", str(run_dir), "--quiet"]
+        command += ["--layouts", ",".join(BACKGROUND_LAYOUTS)]
+        return subprocess.Popen(
+            command,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stopped with its pool workers, below
+        )
+
+
+def stop_background(process: subprocess.Popen[bytes]) -> None:
+    """End the background embed and its worker processes (finished heads are kept; a rerun resumes)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            continue
+        try:  # the leader is gone; give its workers a moment, then make sure
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+
+
+def run_demo(
+    model: str = "minilm",
+    *,
+    images: bool = False,
+    tokens: int = DEMO_TOKENS,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    open_browser: bool = True,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> None:
+    """Build (or reuse) the demo run with its PCA layouts, then serve it until interrupted.
+
+    The remaining layouts are computed in a background process started before serving and
+    stopped when the server stops (rerun `demo` to finish them: finished heads are kept).
+    """
+    from attentionviz.server.app import bind, create_app, serve, url_of
+    from attentionviz.server.cli import is_loopback
+    from attentionviz.server.registry import RunRegistry
+
+    if images:
+        demo = build_images_demo(layouts=QUICK_LAYOUTS, progress=progress)
+    else:
+        demo = DemoRun(build_demo(model, tokens=tokens, layouts=QUICK_LAYOUTS, progress=progress), "")
+    if demo.note:
+        echo(demo.note)
+    registry = RunRegistry([demo.path])
+    app = create_app(registry)
+    sock = bind(host, port)
+    url = f"{url_of(sock)}?run={registry.ids()[0]}"
+    background = start_background_layouts(demo.path)
+    try:
+        if background is not None:
+            echo(
+                f"computing t-SNE and UMAP layouts in the background ({layouts_missing(demo.path)} heads to go); "
+                "the Matrix View shows PCA now and fills in"
+            )
+        echo(f"attentionviz demo: {demo.path.name} at {url}")
+        if not is_loopback(host):
+            echo(f"warning: listening on {host}, reachable from other machines without authentication")
+        echo("press Ctrl+C to stop")
+        if open_browser:
+            threading.Timer(0.5, webbrowser.open, args=(url,)).start()
+        serve(app, sock)
+    except KeyboardInterrupt:
+        echo("stopped")
+    finally:
+        sock.close()
+        if background is not None:
+            stop_background(background)
