@@ -13,6 +13,7 @@ import { tokenOf, type DrawSettings } from "../views/common";
 import { DEFAULT_POINT_BUDGET, MatrixView, SOFTWARE_POINT_BUDGET, softwareRenderer } from "../views/matrix";
 import { SingleView } from "../views/single";
 import { selectionLayers } from "../views/selection-layers";
+import { atlasFor, loadAtlas, patchLayers } from "../views/patches";
 import { loadSelection, selection } from "./selection.svelte";
 import { app, type Tooltip } from "./state.svelte";
 import { formatUrlState, type UrlState } from "./url";
@@ -259,6 +260,7 @@ export class Controller {
       else if (!keepCamera && !(reuse && !animate)) canvas.moveTo(this.singleCamera(), animate ? TRANSITION_MS : 0);
     }
     await single.load(this.settings, signal);
+    if (data.details.image_grid) await loadAtlas(this.source.patchAtlasUrl(data.id));
     if (signal.aborted) return;
     const sel = selection.current;
     if (sel && (sel.layer !== app.layer || sel.head !== app.head)) {
@@ -363,9 +365,13 @@ export class Controller {
               rows: single.layout.rows,
               positions: single.positions,
               worldOf: (i) => single.worldOf(i),
+              pointPixels: this.data?.details.image_grid ? 14 : undefined,
             })
           : [];
-      this.canvas.setLayers([...single.layers(settings), ...extra]);
+      const atlas = this.data?.details.image_grid ? atlasFor(this.source.patchAtlasUrl(this.data.id)) : null;
+      const place = { theme: settings.theme, dim: single.dim, rows: single.layout?.rows ?? 0, positions: single.positions!, worldOf: (i: number) => single.worldOf(i) };
+      const patches = atlas && single.positions ? patchLayers(this.data!, atlas, place) : [];
+      this.canvas.setLayers([...single.layers(settings), ...patches, ...extra]);
     } else if (this.matrix) {
       this.canvas.setLayers(this.matrix.layers(settings));
     }

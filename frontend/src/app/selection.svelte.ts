@@ -13,12 +13,16 @@ export interface Selection {
   n: number;
   /** the layout row clicked (0..2N-1: queries then keys) */
   row: number;
+  /** N, the run's number of tokens */
+  total: number;
   tokens: string[];
   special: number[];
   attention: Float32Array;
   /** the head's aggregate, cropped to n and row-normalised */
   aggregate: Float32Array | null;
   valueNorms: Float32Array | null;
+  /** image runs: the image and each position's patch (row, col; -1 for [CLS]) */
+  image: { url: string; grid: [number, number]; patchRow: number[]; patchCol: number[] } | null;
 }
 
 export interface SelectionEdits {
@@ -81,11 +85,13 @@ export async function loadSelection(data: RunData, layer: number, head: number, 
     tokenStart,
     n,
     row,
+    total: data.n,
     tokens,
     special,
     attention: matrix.values,
     aggregate: aggregate ? cropAndNormalise(aggregate.values, aggregate.n, n) : null,
     valueNorms,
+    image: imageOf(data, sequence, tokenStart, n),
   };
 }
 
@@ -117,4 +123,16 @@ export function linesOf(matrix: Float32Array, n: number, edits: SelectionEdits, 
 
 export function hideSpecial(sel: Selection): number[] {
   return [...specialPositions(sel.special)];
+}
+
+function imageOf(data: RunData, sequence: number, tokenStart: number, n: number): Selection["image"] {
+  const grid = data.details.image_grid;
+  const { patchRow, patchCol } = data.tokens;
+  if (!grid || !patchRow || !patchCol) return null;
+  return {
+    url: data.source.imageUrl(data.id, sequence),
+    grid: [grid[0], grid[1]],
+    patchRow: Array.from(patchRow.subarray(tokenStart, tokenStart + n)),
+    patchCol: Array.from(patchCol.subarray(tokenStart, tokenStart + n)),
+  };
 }

@@ -113,6 +113,10 @@ export class HttpDataSource implements DataSource {
     return `${this.base}/runs/${encodeURIComponent(run)}/images/${sequence}.png`;
   }
 
+  patchAtlasUrl(run: string): string {
+    return `${this.base}/runs/${encodeURIComponent(run)}/patches.png`;
+  }
+
   private async fetch(path: string, signal?: AbortSignal): Promise<Response> {
     const response = await fetch(`${this.base}/${path}`, { signal });
     if (!response.ok) {

@@ -102,6 +102,8 @@ export interface DataSource {
   valueNorms(run: string, layer: number, head: number, sequence: number): Promise<Float32Array>;
   /** an image run's image as the model saw it: a URL an <img> or <image> can show */
   imageUrl(run: string, sequence: number): string;
+  /** an image run's patch atlas: token t's 16 x 16 tile at column t % C, row t // C (C = width / 16) */
+  patchAtlasUrl(run: string): string;
 }
 
 /** A row-major [n, n] matrix. */

@@ -26,7 +26,7 @@ export function selectionLayers(
   data: RunData,
   sel: Selection,
   edits: SelectionEdits,
-  options: { theme: Theme; dim: number; rows: number; positions: Float32Array; worldOf: (index: number) => number[] },
+  options: { theme: Theme; dim: number; rows: number; positions: Float32Array; worldOf: (index: number) => number[]; pointPixels?: number },
 ): Layer[] {
   const { dim, positions, theme: themeName } = options;
   const theme = THEMES[themeName];
@@ -64,9 +64,9 @@ export function selectionLayers(
       id: "selection-fade",
       data: { length: options.rows, attributes: { getPosition: { value: positions, size: dim }, getColor: { value: fade, size: 4 } } },
       dim,
-      radius: 0.3,
-      minPixels: 3,
-      maxPixels: 15,
+      radius: options.pointPixels ? 100 : 0.3,
+      minPixels: options.pointPixels ? options.pointPixels * 1.6 : 3,
+      maxPixels: options.pointPixels ? options.pointPixels * 1.6 : 15,
     }),
     new LineLayer({
       id: "selection-lines",
