@@ -270,6 +270,41 @@ def export(
 
 @main.command()
 @click.argument("run", type=click.Path(path_type=str))
+@click.option("-o", "--out", required=True, type=click.Path(path_type=str), help="PNG file to write.")
+@click.option(
+    "--layer", default=None, type=int, help="Layer of the head to draw (with --head; neither: Matrix View)."
+)
+@click.option("--head", default=None, type=int, help="Head to draw (with --layer).")
+@click.option("--projection", default="tsne", show_default=True, help="Layout: tsne, umap or pca.")
+@click.option("--dim", type=click.Choice(["2", "3"]), default="2", show_default=True, help="2D or 3D layout.")
+@click.option(
+    "--color",
+    default="query_key",
+    show_default=True,
+    help="Colouring, as in the app (query_key, position, norm, ...).",
+)
+@click.option(
+    "--theme", type=click.Choice(["light", "dark"]), default="light", show_default=True, help="Colour theme."
+)
+@click.option("--labels", is_flag=True, help="Draw the app's labels over the points.")
+@click.option(
+    "--width",
+    default=1000,
+    show_default=True,
+    help="Browser window width in CSS pixels (the PNG is its drawing area).",
+)
+@click.option("--height", default=800, show_default=True, help="Browser window height in CSS pixels.")
+@click.option("--scale", default=2.0, show_default=True, help="Pixels per CSS pixel (2 or 3 for print).")
+def snapshot(run: str, out: str, dim: str, **settings: Any) -> None:
+    """Save a PNG of one head (or of every head) of RUN, drawn by the web app in headless Chromium."""
+    from attentionviz.snapshot import snapshot as take
+
+    path = run_command(take, run, out, dim=int(dim), **settings)
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("run", type=click.Path(path_type=str))
 @click.option(
     "--layouts",
     default="tsne,umap,pca",
