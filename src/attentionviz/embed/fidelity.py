@@ -148,6 +148,11 @@ def summarise(run: Run) -> dict[str, str]:
     lines: dict[str, str] = {
         "heads measured": f"{len(records)}/{total} (Spearman rho of q.k vs q-k distance; -1 is perfect)"
     }
+    translated = sum(bool(r.get("normalisation", {}).get("translate")) for r in records)
+    rule = "chosen per head" if any("rule" in r.get("normalisation", {}) for r in records) else "as requested"
+    lines["layouts made from"] = (
+        f"translated keys in {translated}/{len(records)} heads, raw keys in the rest ({rule})"
+    )
     for space in ("raw", "translated", "translated+scaled"):
         parts = []
         for metric in ("cosine", "euclidean"):
