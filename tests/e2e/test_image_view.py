@@ -99,3 +99,22 @@ def test_patches_are_drawn_as_thumbnails_and_the_image_view_shows_a_heatmap(
     )
     app.screenshot("image-view-arrows")
     assert not app.errors
+
+
+def test_image_runs_colour_by_patch_row_and_column(image_app: Any) -> None:
+    app = image_app
+    app.open("run=digits&projection=pca&color=patch_row")
+    options = app.page.get_by_test_id("color").locator("option").all_text_contents()
+    assert "patch row" in options and "patch column" in options
+    assert "top" in app.page.get_by_test_id("legend").text_content()
+    rows = app.screenshot("image-run-matrix-patch-row")
+    app.act(lambda: app.page.get_by_test_id("color").select_option("patch_col"))
+    assert "left" in app.page.get_by_test_id("legend").text_content()
+    cols = app.screenshot("image-run-matrix-patch-col")
+    x0, y0, x1, y1 = app.canvas_box()
+    difference = np.abs(
+        np.asarray(rows.crop((x0, y0, x1, y1)), dtype=np.int16)
+        - np.asarray(cols.crop((x0, y0, x1, y1)), dtype=np.int16)
+    ).max(axis=2)
+    assert (difference > 30).sum() > 500, "rows and columns colour the points differently"
+    assert not app.errors

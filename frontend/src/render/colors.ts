@@ -11,7 +11,9 @@ export type ColorMode =
   | "norm"
   | "token_length"
   | "seq_length"
-  | "frequency";
+  | "frequency"
+  | "patch_row"
+  | "patch_col";
 
 export interface ColorModeInfo {
   id: ColorMode;
@@ -19,6 +21,8 @@ export interface ColorModeInfo {
   description: string;
   /** needs the head's q/k norms */
   perHead: boolean;
+  /** only for image runs */
+  images?: boolean;
 }
 
 export const COLOR_MODES: ColorModeInfo[] = [
@@ -55,6 +59,8 @@ export const COLOR_MODES: ColorModeInfo[] = [
     description: "How often the token's text occurs in the corpus (each token counted once), on a log scale.",
     perHead: false,
   },
+  { id: "patch_row", label: "patch row", description: "The patch's row in its image, top (light) to bottom (dark); [CLS] lightest.", perHead: false, images: true },
+  { id: "patch_col", label: "patch column", description: "The patch's column in its image, left (light) to right (dark); [CLS] lightest.", perHead: false, images: true },
 ];
 
 export const QUERY: Rgba = [95, 185, 108, 255];
@@ -166,6 +172,14 @@ function scale(mode: ColorMode, data: RunData, norms: Float32Array | null): Scal
       }
       return { low, high, value: (_t, row) => norms[row] };
     }
+    case "patch_row":
+    case "patch_col": {
+      const patch = mode === "patch_row" ? tokens.patchRow : tokens.patchCol;
+      if (!patch) return null;
+      let high = 1;
+      for (const v of patch) if (v > high) high = v;
+      return { low: 0, high: 1, value: (t) => Math.max(0, patch[t]) / high };
+    }
     default:
       return null;
   }
@@ -185,7 +199,7 @@ export function colorRows(
   const n = tokens.n;
   const out = new Uint8Array(rows * 4);
   const s = scale(mode, data, norms);
-  const normalise = s && mode !== "frequency" && mode !== "position";
+  const normalise = s && mode !== "frequency" && mode !== "position" && mode !== "patch_row" && mode !== "patch_col";
   const span = s && s.high > s.low ? s.high - s.low : 1;
   for (let i = 0; i < rows; i++) {
     const row = order[i];
@@ -276,6 +290,10 @@ export function legend(mode: ColorMode, data: RunData | null, norms: Float32Arra
       };
     case "position":
       return ramps(["start", "end"]);
+    case "patch_row":
+      return ramps(["top", "bottom"]);
+    case "patch_col":
+      return ramps(["left", "right"]);
     default:
       return ramps(s ? [fmt(s.low), fmt(s.high)] : ["low", "high"]);
   }
