@@ -118,3 +118,18 @@ def test_image_runs_colour_by_patch_row_and_column(image_app: Any) -> None:
     ).max(axis=2)
     assert (difference > 30).sum() > 500, "rows and columns colour the points differently"
     assert not app.errors
+
+
+def test_the_image_grid_shows_the_corpus_and_opens_an_image(image_app: Any, digits_run: Path) -> None:
+    app = image_app
+    app.open("run=digits&view=single&layer=0&head=1&projection=pca&labels=0")
+    cells = app.page.get_by_test_id("image-grid-cell")
+    assert cells.count() == Run(digits_run).info.n_sequences
+    app.page.wait_for_function(
+        "[...document.querySelectorAll('[data-testid=image-grid-cell] img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    app.screenshot("image-grid")
+    app.act(lambda: cells.nth(5).click())
+    assert "Sequence 5" in app.page.get_by_test_id("sentence-view").text_content()
+    assert app.page.get_by_test_id("image-view").is_visible()
+    assert not app.errors
