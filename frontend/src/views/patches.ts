@@ -80,6 +80,8 @@ export function patchLayers(
       getSize: pixels,
       sizeUnits: "pixels",
       textureParameters: { minFilter: "nearest", magFilter: "nearest" },
+      // the points layer projects with its own matrix: never let its depth hide a thumbnail
+      parameters: { depthCompare: "always", depthWriteEnabled: false },
     }),
   ];
 }

@@ -76,6 +76,7 @@ export function selectionLayers(
       getColor: (d: (typeof lines)[number]) => [...theme.text.slice(0, 3), Math.round(40 + 215 * d.weight)] as [number, number, number, number],
       getWidth: (d: (typeof lines)[number]) => 1 + 2 * d.weight,
       widthUnits: "pixels",
+      parameters: { depthCompare: "always", depthWriteEnabled: false },
       updateTriggers: { getColor: [edits.log, themeName], getWidth: [edits.log] },
     }),
     new PointsLayer({
