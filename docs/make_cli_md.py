@@ -11,27 +11,27 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import click
-
 CLI_MD = Path(__file__).with_name("cli.md")
 
 
 def render() -> str:
+    """Each command's `--help` exactly as a user sees it (100 columns wide)."""
+    from click.testing import CliRunner
+
     from attentionviz.cli import main
+
+    def help_of(*args: str) -> str:
+        result = CliRunner().invoke(main, [*args, "--help"], prog_name="attentionviz", terminal_width=100)
+        assert result.exit_code == 0, result.output
+        return f"```text\n{result.output.rstrip()}\n```\n"
 
     parts = [
         "# Command line reference\n",
         "Generated from the code by `python docs/make_cli_md.py`; do not edit by hand.\n",
+        help_of(),
     ]
-    with click.Context(main, info_name="attentionviz", terminal_width=100, max_content_width=100) as ctx:
-        parts.append(f"```text\n{main.get_help(ctx).rstrip()}\n```\n")
-        for name in sorted(main.commands):
-            command = main.commands[name]
-            with click.Context(
-                command, info_name=name, parent=ctx, terminal_width=100, max_content_width=100
-            ) as sub:
-                parts.append(f"## attentionviz {name}\n")
-                parts.append(f"```text\n{command.get_help(sub).rstrip()}\n```\n")
+    for name in sorted(main.commands):
+        parts += [f"## attentionviz {name}\n", help_of(name)]
     return "\n".join(parts)
 
 
