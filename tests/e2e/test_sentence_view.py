@@ -43,7 +43,8 @@ def test_clicking_a_point_shows_its_sentence_and_hiding_a_key_changes_the_lines(
     assert shown == expected_tokens
     lines = line_opacities(app, "sentence-graph")
     attention = run.head(LAYER, HEAD).attention(SEQUENCE)
-    assert len(lines) == int((attention >= 0.05).sum()), "one line per query-key pair above the threshold"
+    # one line per query-key pair at or above the threshold (renormalising in float32 may move a tie)
+    assert int((attention >= 0.05 + 1e-5).sum()) <= len(lines) <= int((attention >= 0.05 - 1e-5).sum())
     assert app.page.get_by_test_id("aggregate-graph").is_visible()
     selected = app.screenshot("sentence-selected")
     x0, y0, x1, y1 = app.canvas_box()
