@@ -116,7 +116,7 @@ def _chromium() -> Iterator[Any]:
         from playwright.sync_api import sync_playwright
     except ImportError:
         raise AttentionVizError(
-            "snapshots need Playwright: `pip install playwright` (and a Chromium: apt-get install chromium, "
+            'snapshots need Playwright: `pip install "attentionviz[snapshot]"` (and a Chromium: apt-get install chromium, '
             "or `playwright install chromium`)"
         ) from None
     executable = (
