@@ -1,4 +1,4 @@
-"""The Python entry points: `build` (capture, then embed) and `embed` (more layouts on a run)."""
+"""The Python entry point `build`: capture a corpus through a model, then embed every head."""
 
 from __future__ import annotations
 
@@ -64,9 +64,9 @@ def build(
         capture(loaded, source, run_dir, options, progress=report)
     finally:
         close()
+    run = Run(run_dir)
     if options.layouts:
-        embed(
-            run_dir,
+        run = run.embed(
             layouts=options.layouts,
             dims=options.dims,
             workers=options.workers,
@@ -75,24 +75,7 @@ def build(
             seed=options.seed,
             progress=progress,
         )
-    return Run(run_dir)
-
-
-def embed(
-    run: str | Path | Run,
-    *,
-    layouts: Sequence[str] = ("tsne", "umap", "pca"),
-    dims: Sequence[int] = (2, 3),
-    progress: bool = False,
-    **settings: Any,
-) -> Run:
-    """Compute (more) layouts, metrics and fidelity for every head of a finished run."""
-    from attentionviz.embed.pipeline import embed_run
-
-    run_dir = run.path if isinstance(run, Run) else Path(run)
-    Run(run_dir)  # fail early, with the store's message, on a folder that is not a finished run
-    embed_run(run_dir, layouts=tuple(layouts), dims=tuple(dims), progress=progress, **settings)
-    return Run(run_dir)
+    return run
 
 
 def _normalise(settings: dict[str, Any]) -> dict[str, Any]:

@@ -64,3 +64,15 @@ def test_recomputed_attention_is_a_softmax_of_scaled_dot_products() -> None:
     logits = np.tanh(q[3] @ k[:4].T * 0.5 / 3.0) * 3.0
     expected = np.exp(logits) / np.exp(logits).sum()
     np.testing.assert_allclose(weights[3, :4], expected, rtol=1e-5)
+
+
+def test_run_embed_adds_layouts_after_the_embed_package_is_imported(tmp_path: Path) -> None:
+    import attentionviz.embed.pipeline  # noqa: F401 - importing the subpackage must not shadow any public name
+    from attentionviz.store.synthetic import make_synthetic_run
+
+    run = make_synthetic_run(tmp_path / "run", layers=1, heads=2, tokens=60, layouts=(), metrics=False)
+    assert run.head(0, 1).layouts() == []
+    run = run.embed(layouts=("pca",), dims=(2,), workers=1)
+    assert run.head(0, 1).layouts() == [("pca", 2)]
+    assert run.head(0, 1).layout("pca", 2).shape == (120, 2)
+    assert callable(av.build) and callable(av.open)

@@ -7,6 +7,7 @@ the pages it touches.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,6 +95,24 @@ class Run:
                 if record is not None:
                     rows.append({"layer": layer, "head": head, **record})
         return pd.DataFrame(rows)
+
+    def embed(
+        self,
+        *,
+        layouts: Sequence[str] = ("tsne", "umap", "pca"),
+        dims: Sequence[int] = (2, 3),
+        progress: bool = False,
+        **settings: Any,
+    ) -> Run:
+        """Compute (more) layouts, metrics and fidelity for every head; returns the run, reopened.
+
+        `settings` go to `attentionviz.embed.pipeline.embed_run` (heads, workers, cluster, device,
+        seed, overwrite, normalisation, metric).
+        """
+        from attentionviz.embed.pipeline import embed_run
+
+        embed_run(self.path, layouts=tuple(layouts), dims=tuple(dims), progress=progress, **settings)
+        return Run(self.path)
 
     def head(self, layer: int, head: int) -> Head:
         self._check_index(layer, head)
