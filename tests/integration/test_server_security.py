@@ -178,7 +178,7 @@ def concrete_paths(app: Any) -> list[str]:
         path = getattr(route, "path", None)
         if path is None:
             continue
-        paths.append(re.sub(r"\{(\w+)(:\w+)?\}", lambda m: values[m[1]], path) or "/")
+        paths.append(re.sub(r"\{(\w+)(:\w+)?\}", lambda m: values.get(m[1], "0"), path) or "/")
     return sorted(set(paths) | {"/", "/assets/app.js", "/index.html"})
 
 
