@@ -55,6 +55,7 @@ def targets(base: str) -> list[tuple[str, str]]:
             prefix = f"/api/runs/{run_id}/layers.{layer}.heads.{head}"
             found.append(("head", prefix))
             found.append(("norms", f"{prefix}/norms"))
+            found.append(("attention", f"{prefix}/attention/{(layer * 7 + head) % details['n_sequences']}"))
             index = layer * details["heads"] + head
             found.extend(("layout", f"{prefix}/{name}") for name, heads in layouts.items() if index in heads)
     return found
