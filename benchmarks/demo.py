@@ -23,15 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--enable-unsafe-swiftshader",
-]
+from attentionviz.snapshot import CHROMIUM_ARGS
+
 URL = re.compile(r"attentionviz demo: \S+ at (http://\S+)")
 
 

@@ -23,16 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from attentionviz.snapshot import CHROMIUM_ARGS
+
 ORIGINAL_BYTES = 1.48e6  # the original's byLayerHead JSON per head, 10,042 points (2D coords + norm)
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--enable-unsafe-swiftshader",
-]
 
 
 def wire_bytes(folder: Path) -> None:

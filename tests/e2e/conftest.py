@@ -16,21 +16,13 @@ from typing import Any
 
 import pytest
 
+from attentionviz.snapshot import CHROMIUM_ARGS
 from attentionviz.store.synthetic import make_synthetic_run
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "src" / "attentionviz" / "server" / "static"
 CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = ROOT / "test-output" / "e2e"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--enable-unsafe-swiftshader",
-]
 
 pytestmark = pytest.mark.browser
 
