@@ -65,7 +65,7 @@ def snapshot(
     if layer is not None:
         state.update({"view": "single", "layer": layer, "head": head})
     target = Path(out).expanduser()
-    with _served(registry) as base, _chromium() as browser:
+    with served(registry) as base, _chromium() as browser:
         context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=scale)
         try:
             page = context.new_page()
@@ -83,7 +83,8 @@ def snapshot(
 
 
 @contextmanager
-def _served(registry: Any) -> Iterator[str]:
+def served(registry: Any) -> Iterator[str]:
+    """Serve `registry` (run folders) on a free loopback port in a thread; yields the base URL."""
     import uvicorn
 
     from attentionviz.server.app import STATIC_DIR, bind, create_app, url_of
@@ -100,7 +101,7 @@ def _served(registry: Any) -> Iterator[str]:
     try:
         while not server.started:
             if not thread.is_alive():
-                raise AttentionVizError("the snapshot server did not start")
+                raise AttentionVizError("the in-process server did not start")
             thread.join(0.05)
         yield url_of(sock)
     finally:

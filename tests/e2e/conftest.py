@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,24 +71,10 @@ def e2e_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def server(e2e_runs: Path, minilm_run: Path) -> Iterator[str]:
     """The app over the synthetic run and the real MiniLM run, on a free loopback port."""
-    import uvicorn
+    from attentionviz.snapshot import served
 
-    from attentionviz.server.app import bind, create_app, url_of
-
-    app = create_app([e2e_runs / "synthetic", minilm_run])
-    sock = bind("127.0.0.1", 0)
-    config = uvicorn.Config(app, log_level="warning", access_log=False)
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not instance.started:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        thread.join(0.05)
-    yield url_of(sock)
-    instance.should_exit = True
-    thread.join(10)
-    sock.close()
+    with served([e2e_runs / "synthetic", minilm_run]) as url:
+        yield url
 
 
 class App:

@@ -3,7 +3,6 @@ for a clicked patch (the trained digits ViT over 20 digit PNGs)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,22 +18,10 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def image_server(digits_run: Path) -> Iterator[str]:
-    import uvicorn
+    from attentionviz.snapshot import served
 
-    from attentionviz.server.app import bind, create_app, url_of
-
-    sock = bind("127.0.0.1", 0)
-    instance = uvicorn.Server(uvicorn.Config(create_app([digits_run]), log_level="warning", access_log=False))
-    thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not instance.started:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        thread.join(0.05)
-    yield url_of(sock)
-    instance.should_exit = True
-    thread.join(10)
-    sock.close()
+    with served([digits_run]) as url:
+        yield url
 
 
 @pytest.fixture
