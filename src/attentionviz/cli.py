@@ -244,20 +244,36 @@ def demo(
 @main.command()
 @click.argument("run", type=click.Path(path_type=str))
 @click.option(
-    "-o", "--out", required=True, type=click.Path(path_type=str), help="Folder to write the site into."
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(path_type=str),
+    help="Folder to write the site into (with --single-file: the HTML file).",
 )
 @click.option("--layers", default=None, help="Layers to include, e.g. 0,2-4 (default: all).")
 @click.option("--heads", default=None, help="Heads to include in each layer, e.g. 0-3 (default: all).")
 @click.option("--layouts", default=None, help="Layouts to include, e.g. tsne,pca.3d (default: all).")
-@click.option("--overwrite", is_flag=True, help="Replace a folder that is not empty.")
+@click.option("--overwrite", is_flag=True, help="Replace a folder that is not empty (or an existing file).")
+@click.option(
+    "--single-file",
+    is_flag=True,
+    help="Write one HTML file that opens from disk (small runs: up to 40 MB of data).",
+)
 def export(
-    run: str, out: str, layers: str | None, heads: str | None, layouts: str | None, overwrite: bool
+    run: str,
+    out: str,
+    layers: str | None,
+    heads: str | None,
+    layouts: str | None,
+    overwrite: bool,
+    single_file: bool,
 ) -> None:
     """Write RUN as a static web site (no Python behind it): `python -m http.server -d OUT` shows it."""
     from attentionviz.export import export_command
+    from attentionviz.single_file import single_file_command
 
     run_command(
-        export_command,
+        single_file_command if single_file else export_command,
         run,
         out,
         layers=layers,

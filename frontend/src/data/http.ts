@@ -24,8 +24,14 @@ export class HttpError extends Error {
 }
 
 export class HttpDataSource implements DataSource {
-  /** `base` is the API root, e.g. "api" (relative to the page) or "http://127.0.0.1:8000/api". */
-  constructor(private readonly base = "api") {}
+  /**
+   * `base` is the API root, e.g. "api" (relative to the page) or "http://127.0.0.1:8000/api";
+   * `transport` answers a URL as `fetch` would (the embedded hosts pass their own: hosts/embed.ts).
+   */
+  constructor(
+    private readonly base = "api",
+    private readonly transport: (url: string, init?: RequestInit) => Promise<Response> = (url, init) => fetch(url, init),
+  ) {}
 
   listRuns(): Promise<RunSummary[]> {
     return this.json("runs");
@@ -118,7 +124,7 @@ export class HttpDataSource implements DataSource {
   }
 
   private async fetch(path: string, signal?: AbortSignal): Promise<Response> {
-    const response = await fetch(`${this.base}/${path}`, { signal });
+    const response = await this.transport(`${this.base}/${path}`, { signal });
     if (!response.ok) {
       let detail = `${response.status} ${response.statusText}`;
       try {

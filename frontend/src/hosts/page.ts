@@ -1,31 +1,13 @@
-// The page host: the app served by `attentionviz serve`, reading its data over HTTP and keeping
-// its state in the address bar. A widget host or a static export mounts the same App with another
-// DataSource and URL handling.
+// The page host: the app served by `attentionviz serve` (or a static export), reading its data over
+// HTTP and keeping its state in the address bar. The embedded host (hosts/embed.ts: the notebook
+// widget and the single-file export) mounts the same App with another transport.
 
 import { mount } from "svelte";
 import App from "../app/App.svelte";
-import { Controller, type RenderEvent } from "../app/controller";
-import { app } from "../app/state.svelte";
+import { Controller } from "../app/controller";
 import { parseUrlState } from "../app/url";
 import { HttpDataSource } from "../data/http";
-import * as attentionMath from "../views/attention";
-
-declare global {
-  interface Window {
-    /** Automation hook: tests and snapshot tools wait on `whenRendered()` instead of sleeping. */
-    __attentionviz: {
-      controller: Controller;
-      readonly state: "rendered" | "busy";
-      readonly error: string;
-      renders: RenderEvent[];
-      whenRendered(): Promise<RenderEvent>;
-      cells(): ReturnType<Controller["cells"]>;
-      search(): typeof app.searchInfo;
-      /** the pure attention functions the views use (checked against numpy by the browser tests) */
-      math: typeof attentionMath;
-    };
-  }
-}
+import { installAutomation } from "./automation";
 
 const params = new URLSearchParams(location.search);
 const budget = Number(params.get("budget")) || undefined;
@@ -39,34 +21,7 @@ const controller = new Controller(new HttpDataSource("api"), {
   },
 });
 
-const renders: RenderEvent[] = [];
-let waiting: ((event: RenderEvent) => void)[] = [];
-controller.onRendered((event) => {
-  renders.push(event);
-  const resolve = waiting;
-  waiting = [];
-  for (const r of resolve) r(event);
-  window.dispatchEvent(new CustomEvent("attentionviz:rendered", { detail: event }));
-});
-
-window.__attentionviz = {
-  controller,
-  get state() {
-    return app.rendered ? "rendered" : "busy";
-  },
-  get error() {
-    return app.error;
-  },
-  renders,
-  whenRendered() {
-    if (app.rendered && renders.length) return Promise.resolve(renders[renders.length - 1]);
-    return new Promise((resolve) => waiting.push(resolve));
-  },
-  cells: () => controller.cells(),
-  search: () => app.searchInfo,
-  math: attentionMath,
-};
-
+installAutomation(controller);
 mount(App, { target: document.getElementById("app")!, props: { controller } });
 window.addEventListener("popstate", () => void controller.set(parseUrlState(location.search)));
 void controller.start(parseUrlState(location.search));

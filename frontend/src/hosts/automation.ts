@@ -1,0 +1,56 @@
+// The automation hook every host installs as `window.__attentionviz`: tests, the snapshot
+// command and the figure buttons wait on `whenRendered()` instead of sleeping.
+
+import type { Controller, RenderEvent } from "../app/controller";
+import { app } from "../app/state.svelte";
+import * as attentionMath from "../views/attention";
+
+export interface Automation {
+  controller: Controller;
+  readonly state: "rendered" | "busy";
+  readonly error: string;
+  renders: RenderEvent[];
+  whenRendered(): Promise<RenderEvent>;
+  cells(): ReturnType<Controller["cells"]>;
+  search(): typeof app.searchInfo;
+  /** the pure attention functions the views use (checked against numpy by the browser tests) */
+  math: typeof attentionMath;
+}
+
+declare global {
+  interface Window {
+    __attentionviz: Automation;
+  }
+}
+
+/** Record `controller`'s render events and expose them as `window.__attentionviz`. */
+export function installAutomation(controller: Controller): Automation {
+  const renders: RenderEvent[] = [];
+  let waiting: ((event: RenderEvent) => void)[] = [];
+  controller.onRendered((event) => {
+    renders.push(event);
+    const resolve = waiting;
+    waiting = [];
+    for (const r of resolve) r(event);
+    window.dispatchEvent(new CustomEvent("attentionviz:rendered", { detail: event }));
+  });
+  const automation: Automation = {
+    controller,
+    get state() {
+      return app.rendered ? "rendered" : "busy";
+    },
+    get error() {
+      return app.error;
+    },
+    renders,
+    whenRendered() {
+      if (app.rendered && renders.length) return Promise.resolve(renders[renders.length - 1]);
+      return new Promise((resolve) => waiting.push(resolve));
+    },
+    cells: () => controller.cells(),
+    search: () => app.searchInfo,
+    math: attentionMath,
+  };
+  window.__attentionviz = automation;
+  return automation;
+}

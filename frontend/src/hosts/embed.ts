@@ -1,0 +1,232 @@
+// The embedded host: the same App inside an element of someone else's page, with its data over a
+// transport other than HTTP. Two uses, one bundle (built by vite.embed.config.ts as one ES module
+// with no imports, so it loads from a blob URL or inline):
+//   - the notebook widget (anywidget): `export default { render }`; requests travel over the widget
+//     comm as custom messages, answered by attentionviz.widget in Python with the server's own
+//     routes; layer/head/view/projection/dim/color are synced traits; the selection goes back.
+//   - the single-file export: `mountFiles(el, files)` answers requests from base64 files that the
+//     export wrote into the HTML (the same files the folder export writes).
+
+import { mount, unmount } from "svelte";
+import App from "../app/App.svelte";
+import { Controller } from "../app/controller";
+import type { Selection } from "../app/selection.svelte";
+import { app } from "../app/state.svelte";
+import { DEFAULTS, parseUrlState, type UrlState } from "../app/url";
+import { HttpDataSource } from "../data/http";
+import type { ColorMode } from "../render/colors";
+import { installAutomation } from "./automation";
+import { watchSelection } from "./selection-watch.svelte";
+
+type Transport = (url: string, init?: RequestInit) => Promise<Response>;
+
+/** The part of anywidget's model this host uses. */
+export interface WidgetModel {
+  get(name: string): unknown;
+  set(name: string, value: unknown): void;
+  save_changes(): void;
+  on(event: string, callback: (...args: never[]) => void): void;
+  off(event?: string | null, callback?: ((...args: never[]) => void) | null): void;
+  send(content: unknown, callbacks?: unknown, buffers?: ArrayBuffer[] | ArrayBufferView[]): void;
+}
+
+/** One row of `Widget.selection` (Python). */
+export interface SelectedToken {
+  sequence: number;
+  position: number;
+  token: string;
+  kind: "query" | "key";
+  layer: number;
+  head: number;
+}
+
+const SYNCED: [trait: string, field: keyof UrlState][] = [
+  ["view", "view"],
+  ["layer", "layer"],
+  ["head", "head"],
+  ["projection", "method"],
+  ["dim", "dim"],
+  ["color", "color"],
+];
+
+/** The container the App fills: a box of the host's height, with the App's page-level sizes undone. */
+function container(el: HTMLElement, height: string): HTMLDivElement {
+  const style = document.createElement("style");
+  style.textContent = ".avz-embed{position:relative;overflow:hidden}.avz-embed .app{height:100% !important}";
+  const box = document.createElement("div");
+  box.className = "avz-embed";
+  box.style.height = height;
+  el.append(style, box);
+  return box;
+}
+
+function mountApp(el: HTMLElement, transport: Transport, height: string, options: { onUrl?: () => void } = {}) {
+  const source = new HttpDataSource("api", transport);
+  const controller = new Controller(source, { onUrl: options.onUrl });
+  installAutomation(controller);
+  const box = container(el, height);
+  const component = mount(App, { target: box, props: { controller } });
+  return { controller, box, component };
+}
+
+// ---- the single-file export ----
+
+/** Answer "api/..." URLs from a map of the exported files (path -> base64); folders answer with index.html. */
+export function fileTransport(files: Record<string, string>): Transport {
+  return async (url) => {
+    const path = decodeURIComponent(url.split("?")[0]);
+    const data = files[path] ?? files[`${path}/index.html`];
+    if (data === undefined) {
+      return new Response(JSON.stringify({ detail: `${path} is not in this export` }), { status: 404 });
+    }
+    return new Response(base64Bytes(data));
+  };
+}
+
+class FileDataSource extends HttpDataSource {
+  constructor(private readonly files: Record<string, string>) {
+    super("api", fileTransport(files));
+  }
+
+  override imageUrl(run: string, sequence: number): string {
+    return this.dataUrl(`api/runs/${run}/images/${sequence}.png`);
+  }
+
+  override patchAtlasUrl(run: string): string {
+    return this.dataUrl(`api/runs/${run}/patches.png`);
+  }
+
+  private dataUrl(path: string): string {
+    return `data:image/png;base64,${this.files[path] ?? ""}`;
+  }
+}
+
+/** Mount the app over the files of a single-file export, its state in the address bar's query. */
+export function mountFiles(el: HTMLElement, files: Record<string, string>): Controller {
+  const controller = new Controller(new FileDataSource(files), {
+    onUrl: (query) => {
+      try {
+        history.replaceState(null, "", `?${query}`);
+      } catch {
+        // some browsers refuse history changes on file:// pages; the view still works
+      }
+    },
+  });
+  installAutomation(controller);
+  mount(App, { target: container(el, "100vh"), props: { controller } });
+  void controller.start(parseUrlState(location.search));
+  return controller;
+}
+
+function base64Bytes(data: string): Uint8Array<ArrayBuffer> {
+  const binary = atob(data);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+// ---- the notebook widget ----
+
+interface Answer {
+  type: "avz:answer";
+  id: number;
+  status: number;
+  content_type: string;
+}
+
+/** Requests over the widget comm: {type: "avz:get", id, path} -> {type: "avz:answer", id, status} + body buffer. */
+export function commTransport(model: WidgetModel): { transport: Transport; close(): void } {
+  let next = 0;
+  const pending = new Map<number, (response: Response) => void>();
+  const onMessage = (message: Answer, buffers: (ArrayBuffer | DataView<ArrayBuffer>)[] = []) => {
+    if (message?.type !== "avz:answer") return;
+    const resolve = pending.get(message.id);
+    if (!resolve) return;
+    pending.delete(message.id);
+    const body = buffers[0] ?? new ArrayBuffer(0);
+    resolve(new Response(body, { status: message.status, headers: { "content-type": message.content_type } }));
+  };
+  model.on("msg:custom", onMessage as (...args: never[]) => void);
+  const transport: Transport = (url, init) =>
+    new Promise<Response>((resolve, reject) => {
+      const id = next++;
+      pending.set(id, resolve);
+      init?.signal?.addEventListener("abort", () => {
+        pending.delete(id);
+        reject(new DOMException("aborted", "AbortError"));
+      });
+      model.send({ type: "avz:get", id, path: url });
+    });
+  return { transport, close: () => model.off("msg:custom", onMessage as (...args: never[]) => void) };
+}
+
+export function selectedTokens(current: Selection | null): SelectedToken[] {
+  if (!current) return [];
+  const isKey = current.row >= current.total;
+  const token = isKey ? current.row - current.total : current.row;
+  const position = token - current.tokenStart;
+  return [
+    {
+      sequence: current.sequence,
+      position,
+      token: current.tokens[position] ?? "",
+      kind: isKey ? "key" : "query",
+      layer: current.layer,
+      head: current.head,
+    },
+  ];
+}
+
+function traitState(model: WidgetModel): Partial<UrlState> {
+  const state: Record<string, unknown> = {};
+  for (const [trait, field] of SYNCED) {
+    const value = model.get(trait);
+    if (value !== undefined && value !== null && value !== "") state[field] = value;
+  }
+  return state as Partial<UrlState>;
+}
+
+/** anywidget's render: mount the App in `el`, talk to Python over `model`; returns the cleanup. */
+function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {
+  const comm = commTransport(model);
+  let started = false;
+  const pushTraits = () => {
+    if (!started) return;
+    let changed = false;
+    for (const [trait, field] of SYNCED) {
+      const value = app[field];
+      if (model.get(trait) !== value) {
+        model.set(trait, value);
+        changed = true;
+      }
+    }
+    if (changed) model.save_changes();
+  };
+  const { controller, component } = mountApp(el, comm.transport, `${Number(model.get("height")) || 600}px`, {
+    onUrl: pushTraits,
+  });
+  const onTrait = () => {
+    const wanted = traitState(model);
+    const differs = (Object.keys(wanted) as (keyof UrlState)[]).some((k) => wanted[k] !== app[k]);
+    if (differs) void controller.set({ ...wanted, color: (wanted.color ?? app.color) as ColorMode }, { push: true });
+  };
+  for (const [trait] of SYNCED) model.on(`change:${trait}`, onTrait);
+  const stopWatching = watchSelection((current) => {
+    if (!started) return;
+    model.set("_selection", selectedTokens(current));
+    model.save_changes();
+  });
+  void controller.start({ ...DEFAULTS, ...traitState(model) }).then(() => {
+    started = true;
+    pushTraits();
+  });
+  return () => {
+    stopWatching();
+    comm.close();
+    for (const [trait] of SYNCED) model.off(`change:${trait}`, onTrait);
+    controller.canvas?.deck.finalize();
+    void unmount(component);
+  };
+}
+
+export default { render };
