@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["AttentionVizError", "Head", "Run", "RunInfo", "__version__", "build", "open"]
+__all__ = ["AttentionVizError", "Head", "Run", "RunInfo", "Widget", "__version__", "build", "open"]
 
 if TYPE_CHECKING:
     from attentionviz.api import build
     from attentionviz.errors import AttentionVizError
     from attentionviz.store.reader import Head, Run, RunInfo, open
+    from attentionviz.widget import Widget
 
 _LAZY = {
     "build": "attentionviz.api",
@@ -29,6 +30,7 @@ _LAZY = {
     "Head": "attentionviz.store.reader",
     "RunInfo": "attentionviz.store.reader",
     "AttentionVizError": "attentionviz.errors",
+    "Widget": "attentionviz.widget",
 }
 
 

@@ -1,0 +1,160 @@
+"""`attentionviz.Widget`: the web app inside a notebook (Jupyter, JupyterLab, VS Code, Colab).
+
+    import attentionviz as av
+    w = av.Widget("runs/minilm", layer=2, head=3)   # display it: the last expression of a cell
+    w.layer, w.head = 4, 1                          # moves the view; clicks in it update these
+    w.selection                                     # DataFrame of the clicked token
+
+The frontend is the same build as the served app's (`server/static/embed/`, shipped in the wheel:
+no CDN, works offline). Its data requests travel over the widget comm as custom messages and
+are answered here by the server's own routes (`widget.asgi`), binary frames as message buffers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anywidget
+import traitlets
+
+from attentionviz.errors import AttentionVizError
+from attentionviz.store.reader import Run
+from attentionviz.widget.asgi import InProcessClient
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+EMBED_DIR = Path(__file__).resolve().parents[1] / "server" / "static" / "embed"
+VIEWS = ("matrix", "single")
+PROJECTIONS = ("tsne", "umap", "pca")
+SELECTION_COLUMNS = ("sequence", "position", "token", "kind", "layer", "head")
+
+
+def _bundle(name: str) -> Path | str:
+    path = EMBED_DIR / name
+    if path.exists():
+        return path
+    # A checkout whose frontend is not built: the widget says so instead of showing nothing.
+    return "export default { render({ el }) { el.textContent = 'attentionviz: the web app is not built; run `npm ci && npm run build` in frontend/ and reinstall.'; } };"
+
+
+class Widget(anywidget.AnyWidget):  # type: ignore[misc]
+    """The attentionviz app over one run, as a notebook widget.
+
+    `layer`, `head`, `view` ("matrix" or "single"), `projection` ("tsne", "umap", "pca"), `dim`
+    (2 or 3) and `color` (a colour mode, e.g. "query_key", "position") sync both ways: setting
+    one moves the view, and navigating in the view updates them. `selection` holds what was
+    clicked in the Single View.
+    """
+
+    _esm = _bundle("attentionviz.js")
+    _css = _bundle("attentionviz.css") if (EMBED_DIR / "attentionviz.css").exists() else ""
+
+    layer = traitlets.Int(0).tag(sync=True)
+    head = traitlets.Int(0).tag(sync=True)
+    view = traitlets.Unicode("matrix").tag(sync=True)
+    projection = traitlets.Unicode("tsne").tag(sync=True)
+    dim = traitlets.Int(2).tag(sync=True)
+    color = traitlets.Unicode("query_key").tag(sync=True)
+    height = traitlets.Int(640).tag(sync=True)
+    _selection = traitlets.List(traitlets.Dict()).tag(sync=True)
+
+    def __init__(
+        self,
+        run: str | Path | Run,
+        *,
+        layer: int | None = None,
+        head: int | None = None,
+        view: str | None = None,
+        projection: str = "tsne",
+        dim: int = 2,
+        color: str = "query_key",
+        height: int = 640,
+    ) -> None:
+        from attentionviz.server.app import create_app
+
+        self.run = run if isinstance(run, Run) else Run(run)
+        if view is None:
+            view = "single" if layer is not None or head is not None else "matrix"
+        self._client = InProcessClient(create_app([self.run.path], static_dir=None))
+        super().__init__(
+            layer=layer or 0,
+            head=head or 0,
+            view=view,
+            projection=projection,
+            dim=dim,
+            color=color,
+            height=height,
+        )
+        self.on_msg(self._on_message)
+
+    @property
+    def selection(self) -> pd.DataFrame:
+        """The tokens selected in the view: sequence, position, token, kind (query/key), layer, head."""
+        import pandas as pd
+
+        return pd.DataFrame(list(self._selection), columns=list(SELECTION_COLUMNS))
+
+    def close(self) -> None:
+        self._client.close()
+        super().close()
+
+    @traitlets.validate("layer")
+    def _valid_layer(self, proposal: dict[str, Any]) -> int:
+        return self._in_range("layer", int(proposal["value"]), self.run.info.layers)
+
+    @traitlets.validate("head")
+    def _valid_head(self, proposal: dict[str, Any]) -> int:
+        return self._in_range("head", int(proposal["value"]), self.run.info.heads)
+
+    @traitlets.validate("view")
+    def _valid_view(self, proposal: dict[str, Any]) -> str:
+        return self._one_of("view", str(proposal["value"]), VIEWS)
+
+    @traitlets.validate("projection")
+    def _valid_projection(self, proposal: dict[str, Any]) -> str:
+        return self._one_of("projection", str(proposal["value"]), PROJECTIONS)
+
+    @traitlets.validate("dim")
+    def _valid_dim(self, proposal: dict[str, Any]) -> int:
+        value = int(proposal["value"])
+        if value not in (2, 3):
+            raise AttentionVizError(f"dim must be 2 or 3, not {value}")
+        return value
+
+    @staticmethod
+    def _in_range(name: str, value: int, limit: int) -> int:
+        if not 0 <= value < limit:
+            raise AttentionVizError(
+                f"{name} {value} is out of range; the run has {limit} {name}s (0-{limit - 1})"
+            )
+        return value
+
+    @staticmethod
+    def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> str:
+        if value not in allowed:
+            raise AttentionVizError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+        return value
+
+    def _on_message(self, _widget: object, content: dict[str, Any], _buffers: list[bytes]) -> None:
+        """A request of the frontend: {type: "avz:get", id, path} -> {type: "avz:answer", ...} + body."""
+        if not isinstance(content, dict) or content.get("type") != "avz:get":
+            return
+        path = "/" + str(content.get("path", "")).lstrip("/")
+        try:
+            answer = self._client.get(path)
+            status, content_type, body = answer.status, answer.content_type, answer.body
+        except AttentionVizError as exc:
+            status, content_type, body = 404, "application/json", json.dumps({"detail": str(exc)}).encode()
+        except Exception as exc:  # the frontend shows the error; the kernel keeps running
+            log.exception("widget request %s failed", path)
+            status, content_type, body = 500, "application/json", json.dumps({"detail": repr(exc)}).encode()
+        self.send(
+            {"type": "avz:answer", "id": content.get("id"), "status": status, "content_type": content_type},
+            buffers=[body],
+        )
