@@ -98,6 +98,41 @@ def test_pca_of_every_head_is_stored_before_the_expensive_layouts(
         assert sorted(head.layouts()) == [("pca", 2), ("pca", 3)]
 
 
+def test_pca_alone_first_then_the_rest_gives_what_one_full_embed_gives(tmp_path: Path) -> None:
+    first = fresh_run(tmp_path / "first", heads=2)
+    whole = fresh_run(tmp_path / "whole", heads=2)
+    pipeline.embed_pca(first.path)
+    for head in av.open(first.path).heads():
+        assert sorted(head.layouts()) == [("pca", 2), ("pca", 3)]
+        assert head.fidelity == {} and head.metrics == {}  # left to the full embed
+    pipeline.embed_run(first.path, layouts=FAST, workers=1)
+    pipeline.embed_run(whole.path, layouts=FAST, workers=1)
+    for a, b in zip(av.open(first.path).heads(), av.open(whole.path).heads(), strict=True):
+        assert a.layouts() == b.layouts()
+        for method, dim in b.layouts():
+            np.testing.assert_array_equal(a.layout(method, dim), b.layout(method, dim))
+            meta_a, meta_b = (
+                head_outputs.load_layout_meta(run.path, b.layer, b.head, method, dim)
+                for run in (first, whole)
+            )
+            assert meta_a["quality"] == meta_b["quality"]
+        assert a.fidelity == b.fidelity and a.metrics == b.metrics
+
+
+def test_a_running_embed_says_which_layouts_it_is_computing(tmp_path: Path) -> None:
+    run = fresh_run(tmp_path / "run")
+    seen: list[list[tuple[str, int]]] = []
+    pipeline.embed_run(
+        run.path,
+        layouts=FAST,
+        workers=1,
+        progress=lambda done, total: seen.append(head_outputs.pending_layouts(run.path)),
+    )
+    assert len(seen) == 2
+    assert all(set(pending) == {("umap", 2), ("umap", 3), ("pca", 2), ("pca", 3)} for pending in seen)
+    assert head_outputs.pending_layouts(run.path) == []  # finished: nothing is pending
+
+
 def test_an_interrupted_embed_resumes_where_it_stopped(tmp_path: Path) -> None:
     run = fresh_run(tmp_path / "run")
     pipeline.embed_run(run.path, layouts=FAST, workers=1)

@@ -57,13 +57,15 @@ def run_details(run_id: str, run: Run) -> dict[str, Any]:
 
 
 def layout_availability(run: Run) -> dict[str, list[int]]:
-    """For each layout present anywhere, the heads that have it (index = layer * heads + head)."""
+    """For each layout present anywhere or being computed, the heads that have it (index = layer * heads + head)."""
     info = run.info
     found: dict[str, list[int]] = {}
     for layer in range(info.layers):
         for head in range(info.heads):
             for method, dim in head_outputs.available_layouts(run.path, layer, head):
                 found.setdefault(layout_key(method, dim), []).append(layer * info.heads + head)
+    for method, dim in head_outputs.pending_layouts(run.path):  # an `embed` is computing them: the app polls
+        found.setdefault(layout_key(method, dim), [])
     order = {
         layout_key(m, d): i
         for i, (m, d) in enumerate((m, d) for d in (2, 3) for m in head_outputs.LAYOUT_METHODS)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from attentionviz.errors import RunNotFound
+from attentionviz.errors import AttentionVizError, RunNotFound
 from attentionviz.store import names
 from attentionviz.store.atomic import load_npy, read_json, write_json, write_npy
 
@@ -73,3 +73,31 @@ def save_head_json(run_dir: Path, layer: int, head: int, name: str, data: dict[s
 def load_head_json(run_dir: Path, layer: int, head: int, name: str) -> dict[str, Any] | None:
     path = names.head_dir(run_dir, layer, head) / f"{name}.json"
     return dict(read_json(names.inside_run(run_dir, path))) if path.exists() else None
+
+
+PENDING = "embedding.json"  # at the run's top level while `embed` runs: the layouts it is computing
+
+
+def write_pending(run_dir: Path, layouts: list[tuple[str, int]]) -> None:
+    """Say that `layouts` are being computed, so a viewer keeps looking for them as they land."""
+    keys = sorted({f"{method}.{dim}d" for method, dim in layouts})
+    write_json(run_dir / PENDING, {"layouts": keys})
+
+
+def clear_pending(run_dir: Path) -> None:
+    (run_dir / PENDING).unlink(missing_ok=True)
+
+
+def pending_layouts(run_dir: Path) -> list[tuple[str, int]]:
+    """(method, dim) pairs an `embed` in progress is computing ([] when none is, or the record is unreadable)."""
+    path = run_dir / PENDING
+    try:
+        keys = read_json(names.inside_run(run_dir, path)).get("layouts", []) if path.exists() else []
+    except (OSError, ValueError, AttributeError, AttentionVizError):
+        return []
+    found = []
+    for key in keys:
+        method, _, dim = str(key).partition(".")
+        if method in LAYOUT_METHODS and dim in ("2d", "3d"):
+            found.append((method, int(dim[0])))
+    return found
