@@ -87,6 +87,16 @@ def export_site(
     writer.bytes(base / "sequences", payloads.sequences_frame(run))
     writer.bytes(base / "lod-order", payloads.lod_order_frame(run))
     _images(run, base, writer)
+    for layer in sorted({layer for layer, _ in selected}):  # the Matrix View's one request per layer
+        in_layer = [h for layer_, h in selected if layer_ == layer]
+        writer.bytes(
+            base / f"layers.{layer}" / "norms", payloads.layer_norms_frame(run, layer, heads=in_layer)
+        )
+        for key, rows in availability.items():
+            if key.endswith(".2d") and any(_index_head(run, i)[0] == layer for i in rows):
+                method, dim = key.split(".")[0], int(key.split(".")[1][0])
+                frame = payloads.layer_layout_frame(run, layer, method, dim, heads=in_layer)
+                writer.bytes(base / f"layers.{layer}" / key, frame)
     for done, (layer, head_index) in enumerate(selected, start=1):
         head = run.head(layer, head_index)
         folder = base / f"layers.{layer}.heads.{head_index}"

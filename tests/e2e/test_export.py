@@ -92,7 +92,8 @@ def test_export_subset_keeps_only_the_chosen_heads_and_layouts(minilm_run: Path,
     assert set(details["layouts"]) == {"pca.2d", "pca.3d"}
     assert all(rows == [heads, heads + 1] for rows in details["layouts"].values())
     exported = sorted(p.name for p in base.glob("layers.*"))
-    assert exported == ["layers.1.heads.0", "layers.1.heads.1"]
+    assert exported == ["layers.1", "layers.1.heads.0", "layers.1.heads.1"]  # layers.1: the Matrix View's
+    assert sorted(p.name for p in (base / "layers.1").iterdir()) == ["norms", "pca.2d"]
     assert not list(base.rglob("tsne.*"))
     again = CliRunner().invoke(main, args)  # a non-empty folder is not overwritten silently
     assert again.exit_code != 0 and "--overwrite" in again.output

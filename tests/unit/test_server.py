@@ -173,7 +173,7 @@ def test_openapi_describes_every_route(client: TestClient) -> None:
         if getattr(route, "path", "").startswith("/api") and getattr(route, "include_in_schema", False)
     }
     assert served == documented
-    assert len(documented) == 15
+    assert len(documented) == 17
     layout = schema["paths"]["/api/runs/{run}/layers.{layer}.heads.{head}/{method}.{dim}d"]["get"]
     assert "application/octet-stream" in layout["responses"]["200"]["content"]
     assert "404" in layout["responses"]

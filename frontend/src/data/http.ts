@@ -7,6 +7,8 @@ import {
   type FetchOptions,
   type HeadDetails,
   type Layout,
+  type LayerFetch,
+  type LayerRows,
   type RunDetails,
   type RunSummary,
   type SequenceTable,
@@ -100,6 +102,14 @@ export class HttpDataSource implements DataSource {
     return requireArray<Float32Array>(f, "norms");
   }
 
+  async layerLayout(run: string, layer: number, key: string, options: LayerFetch = {}): Promise<LayerRows> {
+    return layerRows(await this.frame(`runs/${encodeURIComponent(run)}/layers.${layer}/${key}${layerQuery(options)}`, options.signal));
+  }
+
+  async layerNorms(run: string, layer: number, options: LayerFetch = {}): Promise<LayerRows> {
+    return layerRows(await this.frame(`runs/${encodeURIComponent(run)}/layers.${layer}/norms${layerQuery(options)}`, options.signal));
+  }
+
   async sequenceAttention(run: string, layer: number, head: number, sequence: number): Promise<SquareMatrix> {
     const f = await this.frame(`runs/${encodeURIComponent(run)}/${headName(layer, head)}/attention/${sequence}`);
     return { n: Number(f.meta.n_tokens), values: requireArray<Float32Array>(f, "attention") };
@@ -144,4 +154,35 @@ export class HttpDataSource implements DataSource {
   private async frame(path: string, signal?: AbortSignal): Promise<Frame> {
     return decodeFrame(await (await this.fetch(path, signal)).arrayBuffer());
   }
+}
+
+function layerQuery({ start, limit, heads, tokens }: LayerFetch): string {
+  const params = [];
+  if (tokens) params.push(`tokens=${tokens.join(",")}`);
+  else {
+    if (start) params.push(`start=${start}`);
+    if (limit) params.push(`limit=${limit}`);
+  }
+  if (heads) params.push(`heads=${heads.join(",")}`);
+  return params.length ? `?${params.join("&")}` : "";
+}
+
+function layerRows(f: Frame): LayerRows {
+  const heads = (f.meta.heads as number[]) ?? [];
+  const values = new Map<number, Float32Array>();
+  const bounds = new Map<number, [number, number][]>();
+  for (const h of heads) {
+    values.set(h, requireArray<Float32Array>(f, `heads.${h}`));
+    bounds.set(h, f.bounds.get(`heads.${h}`) ?? []);
+  }
+  const tokens = f.meta.order === "tokens";
+  return {
+    heads,
+    order: tokens ? "tokens" : "lod",
+    start: Number(f.meta.start ?? 0),
+    count: Number(f.meta.rows),
+    rows: tokens ? requireArray<Uint32Array>(f, "rows") : null,
+    values,
+    bounds,
+  };
 }

@@ -1,7 +1,7 @@
 // One run's data in the browser: the tables every view shares, and per-head arrays fetched on
 // demand (cached, deduplicated, at most a few requests in flight).
 
-import type { DataSource, HeadDetails, Layout, RunDetails, SequenceTable, TokenTable } from "./types";
+import type { DataSource, HeadDetails, LayerFetch, LayerRows, Layout, RunDetails, SequenceTable, TokenTable } from "./types";
 
 const MAX_IN_FLIGHT = 6;
 
@@ -86,6 +86,32 @@ export class RunData {
       this.source.norms(this.id, layer, head, { limit }),
     );
   }
+
+  /** One layout of every head of a layer in one request (not cached: the Matrix View keeps the rows). */
+  layerLayout(layer: number, key: string, options: LayerFetch = {}): Promise<LayerRows> {
+    return this.limited(() => this.source.layerLayout(this.id, layer, key, options));
+  }
+
+  layerNorms(layer: number, options: LayerFetch = {}): Promise<LayerRows> {
+    return this.limited(() => this.source.layerNorms(this.id, layer, options));
+  }
+
+  /** Hand a head's first `limit` LOD rows, assembled elsewhere, to `layout()`'s cache. */
+  remember(layer: number, head: number, key: string, limit: number, layout: Layout): void {
+    const cacheKey = `layout|${key}|${layer}|${head}|${limit}`;
+    if (!this.cache.has(cacheKey)) this.cache.set(cacheKey, Promise.resolve(layout));
+  }
+
+  /** [2N] the inverse of `order`: rank[row] = i where order[i] = row. */
+  get rank(): Uint32Array {
+    if (!this.rankCache) {
+      this.rankCache = new Uint32Array(this.order.length);
+      for (let i = 0; i < this.order.length; i++) this.rankCache[this.order[i]] = i;
+    }
+    return this.rankCache;
+  }
+
+  private rankCache: Uint32Array | null = null;
 
   head(layer: number, head: number): Promise<HeadDetails> {
     return this.cached(`head|${layer}|${head}`, () => this.source.head(this.id, layer, head));

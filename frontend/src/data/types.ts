@@ -71,6 +71,35 @@ export interface Layout {
   bounds: [number, number][];
 }
 
+/** Which rows of every head of one layer to fetch in one request (`DataSource.layerLayout`). */
+export interface LayerFetch {
+  /** the level-of-detail rows start .. start + limit - 1 (limit: to the end) */
+  start?: number;
+  limit?: number;
+  /** only these heads (default: every head of the layer that has the data) */
+  heads?: number[];
+  /** instead of a LOD slice, the query and key rows of these tokens */
+  tokens?: number[];
+  signal?: AbortSignal;
+}
+
+/**
+ * Rows of every head of one layer. A host may answer with more rows than asked (a static export
+ * ignores the query and sends every row in LOD order): read `order`, `start`, `count` and `rows`.
+ */
+export interface LayerRows {
+  heads: number[];
+  /** "lod": the LOD rows start .. start + count - 1; "tokens": the layout rows listed in `rows` */
+  order: "lod" | "tokens";
+  start: number;
+  count: number;
+  rows: Uint32Array | null;
+  /** head -> float32 [count, dim] (layouts) or [count] (norms) */
+  values: Map<number, Float32Array>;
+  /** head -> per-axis [min, max] over the head's whole layout (all 2N rows) */
+  bounds: Map<number, [number, number][]>;
+}
+
 export interface FetchOptions {
   /** send only the first `limit` rows of the level-of-detail order */
   limit?: number;
@@ -94,6 +123,10 @@ export interface DataSource {
   layout(run: string, layer: number, head: number, key: string, options?: FetchOptions): Promise<Layout>;
   /** [rows] query-then-key vector norms, in level-of-detail order */
   norms(run: string, layer: number, head: number, options?: FetchOptions): Promise<Float32Array>;
+  /** one layout of every head of a layer, in one request (the Matrix View's) */
+  layerLayout(run: string, layer: number, key: string, options?: LayerFetch): Promise<LayerRows>;
+  /** the q/k norms of every head of a layer, rows chosen as in `layerLayout` */
+  layerNorms(run: string, layer: number, options?: LayerFetch): Promise<LayerRows>;
   /** the model's own attention for one sequence: row-major [n, n] (rows: queries) */
   sequenceAttention(run: string, layer: number, head: number, sequence: number): Promise<SquareMatrix>;
   /** the head's position x position attention averaged over the corpus: [n, n], n the longest sequence */

@@ -91,6 +91,27 @@ Order = Annotated[
     str, Query(pattern="^(token|lod)$", description="row order: token order, or level-of-detail order")
 ]
 Limit = Annotated[int | None, Query(ge=1, description="send only the first `limit` rows (a LOD prefix)")]
+Start = Annotated[int, Query(ge=0, description="first row of the level-of-detail order to send")]
+Heads = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9]{1,6}(,[0-9]{1,6})*$",
+        max_length=4000,
+        description="comma-separated heads to send (default: every head of the layer with the data)",
+    ),
+]
+Tokens = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9]{1,9}(,[0-9]{1,9})*$",
+        max_length=12000,
+        description="comma-separated token indices: send their query and key rows instead of a LOD slice",
+    ),
+]
+
+
+def _ints(text: str | None) -> list[int] | None:
+    return None if text is None else [int(v) for v in text.split(",")]
 
 
 def create_app(runs: Sequence[str | Path] | RunRegistry, *, static_dir: Path | None = STATIC_DIR) -> FastAPI:
@@ -211,6 +232,59 @@ def create_app(runs: Sequence[str | Path] | RunRegistry, *, static_dir: Path | N
         return frame(
             lambda: payloads.layout_frame(
                 registry.get(run).head(layer, head), method, dim, order=order, limit=limit
+            )
+        )
+
+    @app.get(
+        "/api/runs/{run}/layers.{layer:int}/norms",
+        response_class=Response,
+        responses=_FRAME,
+        tags=["layers"],
+        summary="Every head of a layer: [rows] query-then-key norms per head (`heads.{h}`), quantised uint16",
+    )
+    def layer_norms(
+        run: str,
+        layer: int,
+        start: Start = 0,
+        limit: Limit = None,
+        heads: Heads = None,
+        tokens: Tokens = None,
+    ) -> Response:
+        return frame(
+            lambda: payloads.layer_norms_frame(
+                registry.get(run), layer, start=start, limit=limit, heads=_ints(heads), tokens=_ints(tokens)
+            )
+        )
+
+    @app.get(
+        "/api/runs/{run}/layers.{layer:int}/{method}.{dim:int}d",
+        response_class=Response,
+        responses=_FRAME,
+        tags=["layers"],
+        summary="Every head of a layer with this layout, one frame: `heads.{h}` [rows, dim] uint16 over "
+        "the head's whole-layout bounds; rows = LOD rows [start, start + limit), or the given tokens' rows",
+    )
+    def layer_layout(
+        run: str,
+        layer: int,
+        method: str,
+        dim: int,
+        start: Start = 0,
+        limit: Limit = None,
+        heads: Heads = None,
+        tokens: Tokens = None,
+    ) -> Response:
+        payloads.check_layout_name(method, dim)
+        return frame(
+            lambda: payloads.layer_layout_frame(
+                registry.get(run),
+                layer,
+                method,
+                dim,
+                start=start,
+                limit=limit,
+                heads=_ints(heads),
+                tokens=_ints(tokens),
             )
         )
 

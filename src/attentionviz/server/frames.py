@@ -55,18 +55,26 @@ class Frame:
         self._buffers.append(({"name": name, "dtype": "utf8", "shape": [len(encoded)]}, b"".join(encoded)))
         self.add(f"{name}.offsets", offsets)
 
-    def add_quantized(self, name: str, array: np.ndarray) -> None:
-        """Add a float array [n] or [n, d] as uint16 over each column's [min, max] (NaN not allowed)."""
+    def add_quantized(self, name: str, array: np.ndarray, *, bounds: np.ndarray | None = None) -> None:
+        """Add a float array [n] or [n, d] as uint16 over each column's [min, max] (NaN not allowed).
+
+        `bounds` [d, 2] quantises over a wider range than the rows' own (a whole layout's, so that
+        rows sent in different frames decode onto the same grid); values outside it are clipped.
+        """
         values = np.asarray(array, dtype=np.float64)
-        flat = values.reshape(len(values), -1)  # [n, d]
+        flat = values.reshape(len(values), int(np.prod(values.shape[1:])))  # [n, d]
         if flat.size and not np.isfinite(flat).all():
             raise ValueError(f"{name} holds NaN or infinite values")
-        low = flat.min(axis=0) if len(flat) else np.zeros(flat.shape[1])
-        high = flat.max(axis=0) if len(flat) else np.zeros(flat.shape[1])
+        if bounds is not None:
+            low, high = np.asarray(bounds, dtype=np.float64).reshape(-1, 2).T  # [d, 2] -> [d], [d]
+            flat = np.clip(flat, low, high)
+        else:
+            low = flat.min(axis=0) if len(flat) else np.zeros(flat.shape[1])
+            high = flat.max(axis=0) if len(flat) else np.zeros(flat.shape[1])
         span = np.where(high > low, high - low, 1.0)
         quantized = np.rint((flat - low) / span * _QMAX).astype(np.uint16).reshape(values.shape)
-        bounds = [[float(a), float(b)] for a, b in zip(low, high, strict=True)]
-        self.add(name, quantized, bounds=bounds)
+        pairs = [[float(a), float(b)] for a, b in zip(low, high, strict=True)]
+        self.add(name, quantized, bounds=pairs)
 
     def encode(self) -> bytes:
         entries = []
@@ -98,7 +106,9 @@ def decode(data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
         array = np.frombuffer(chunk, dtype=np.dtype(entry["dtype"]).newbyteorder("<")).reshape(entry["shape"])
         if "bounds" in entry:
             bounds = np.asarray(entry["bounds"], dtype=np.float64)  # [d, 2]
-            flat = array.reshape(len(array), -1) / _QMAX * (bounds[:, 1] - bounds[:, 0]) + bounds[:, 0]
+            flat = (
+                array.reshape(len(array), len(bounds)) / _QMAX * (bounds[:, 1] - bounds[:, 0]) + bounds[:, 0]
+            )
             array = flat.reshape(array.shape).astype(np.float32)
         raw[entry["name"]] = array
     out: dict[str, Any] = {}

@@ -7,6 +7,8 @@ to files. JSON for small records (run and head info), `frames.Frame` for every a
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -146,7 +148,7 @@ def lod_order_frame(run: Run) -> bytes:
 def layout_frame(
     head: Head, method: str, dim: int, *, order: str = "token", limit: int | None = None
 ) -> bytes:
-    """One layout, [rows, dim] quantised to uint16 over its bounding box (exact per-axis bounds)."""
+    """One layout, [rows, dim] quantised to uint16 over the whole layout's bounding box."""
     coords = np.asarray(head.layout(method, dim), dtype=np.float32)  # [2N, dim]
     rows = _rows(coords, head.run.info.n_tokens, order=order, limit=limit)
     frame = Frame(
@@ -159,21 +161,166 @@ def layout_frame(
             "n_tokens": head.run.info.n_tokens,
         }
     )
-    frame.add_quantized("coords", rows)
+    frame.add_quantized("coords", rows, bounds=_bounds(coords))
     return frame.encode()
+
+
+def layer_layout_frame(
+    run: Run,
+    layer: int,
+    method: str,
+    dim: int,
+    *,
+    start: int = 0,
+    limit: int | None = None,
+    heads: Sequence[int] | None = None,
+    tokens: Sequence[int] | None = None,
+) -> bytes:
+    """Every head of `layer` that has the layout (or those of `heads`), in one frame.
+
+    Rows are the level-of-detail rows [start, start + limit), or with `tokens` the query and key
+    rows of those tokens (listed in the `rows` buffer, uint32 layout rows). Head h's rows are the
+    buffer `heads.{h}`, quantised over its whole layout's bounds, so that rows fetched in several
+    frames decode onto one grid. The Matrix View fetches a small prefix of every head first, then
+    more rows where it has room to show them.
+    """
+    check_layout_name(method, dim)
+    wanted = _layer_heads(run, layer, heads)
+    present = [h for h in wanted if (method, dim) in head_outputs.available_layouts(run.path, layer, h)]
+    if not present:
+        raise RunNotFound(
+            f"no {method} {dim}D layout for {'those heads of ' if heads is not None else ''}layer {layer}; "
+            f"compute it with `attentionviz embed {run.path} --layouts {method} --dims {dim}`"
+        )
+    return _layer_frame(
+        run,
+        layer,
+        present,
+        {"layout": layout_key(method, dim)},
+        lambda h: run.head(layer, h).layout(method, dim),  # [2N, dim]
+        bounds_of=lambda h, values: _layout_bounds(
+            head_outputs.layout_path(run.path, layer, h, method, dim), values
+        ),
+        start=start,
+        limit=limit,
+        tokens=tokens,
+    )
+
+
+def layer_norms_frame(
+    run: Run,
+    layer: int,
+    *,
+    start: int = 0,
+    limit: int | None = None,
+    heads: Sequence[int] | None = None,
+    tokens: Sequence[int] | None = None,
+) -> bytes:
+    """The q/k norms of every head of `layer` (or of `heads`), rows chosen as in `layer_layout_frame`."""
+    present = _layer_heads(run, layer, heads)
+    return _layer_frame(
+        run, layer, present, {}, lambda h: _norms(run.head(layer, h)), start=start, limit=limit, tokens=tokens
+    )
+
+
+def _layer_frame(
+    run: Run,
+    layer: int,
+    heads: list[int],
+    meta: dict[str, Any],
+    values_of: Callable[[int], np.ndarray],
+    *,
+    bounds_of: Callable[[int, np.ndarray], np.ndarray] = lambda h, values: _bounds(values),
+    start: int,
+    limit: int | None,
+    tokens: Sequence[int] | None,
+) -> bytes:
+    n = run.info.n_tokens
+    index = _layer_rows(n, start=start, limit=limit, tokens=tokens)  # [rows]
+    frame = Frame(
+        meta={
+            "layer": layer,
+            **meta,
+            "heads": heads,
+            "order": "tokens" if tokens is not None else "lod",
+            "start": 0 if tokens is not None else start,
+            "rows": len(index),
+            "n_points": 2 * n,
+            "n_tokens": n,
+        }
+    )
+    if tokens is not None:
+        frame.add("rows", index)
+    for h in heads:
+        values = values_of(h)  # [2N] or [2N, dim]
+        if len(values) != 2 * n:
+            raise AttentionVizError(
+                f"layer {layer} head {h} has {len(values)} rows, expected {2 * n}; re-embed the run"
+            )
+        frame.add_quantized(f"heads.{h}", np.take(values, index, axis=0), bounds=bounds_of(h, values))
+    return frame.encode()
+
+
+def _layer_heads(run: Run, layer: int, heads: Sequence[int] | None) -> list[int]:
+    run.head(layer, 0)  # raises for a layer out of range
+    if heads is None:
+        return list(range(run.info.heads))
+    for h in heads:
+        run.head(layer, h)  # raises for a head out of range
+    return sorted(set(heads))
+
+
+def _layer_rows(n_tokens: int, *, start: int, limit: int | None, tokens: Sequence[int] | None) -> np.ndarray:
+    """uint32 layout rows: a slice of the LOD order, or each token's query row and key row."""
+    if tokens is None:
+        order = _lod_order(n_tokens)
+        return order[start : None if limit is None else start + limit]
+    picked = np.asarray(sorted(set(tokens)), dtype=np.int64)
+    if len(picked) and (picked[0] < 0 or picked[-1] >= n_tokens):
+        bad = int(picked[-1] if picked[-1] >= n_tokens else picked[0])
+        raise RunNotFound(f"token {bad} is out of range: this run has tokens 0..{n_tokens - 1}")
+    return np.stack([picked, picked + n_tokens], axis=1).reshape(-1).astype(np.uint32)  # [T, 2] -> [2T]
+
+
+def _layout_bounds(path: Path, values: np.ndarray) -> np.ndarray:
+    """`_bounds` of a stored layout, remembered while its file is unchanged (min/max read it all)."""
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    cached = _BOUNDS.get(key)
+    if cached is None:
+        if len(_BOUNDS) > 20_000:
+            _BOUNDS.clear()
+        cached = _BOUNDS[key] = _bounds(values)
+    return cached
+
+
+_BOUNDS: dict[tuple[str, int, int], np.ndarray] = {}
+
+
+def _bounds(values: np.ndarray) -> np.ndarray:
+    """[d, 2] per-column [min, max] of a [rows, d] array (or of [rows])."""
+    flat = values.reshape(len(values), int(np.prod(values.shape[1:])))  # [rows, d]
+    if not len(flat):
+        return np.zeros((flat.shape[1], 2))
+    return np.stack([flat.min(axis=0), flat.max(axis=0)], axis=1)
 
 
 def norms_frame(head: Head, *, order: str = "token", limit: int | None = None) -> bytes:
     """[2N] L2 norms of the queries then the keys, as the model multiplies them (before any translation)."""
-    q = np.linalg.norm(np.asarray(head.queries(), dtype=np.float32), axis=1)  # [N]
-    k = np.linalg.norm(np.asarray(head.keys(), dtype=np.float32), axis=1)  # [N]
-    both = np.concatenate([q, k])
+    both = _norms(head)
     rows = _rows(both, head.run.info.n_tokens, order=order, limit=limit)
     frame = Frame(
         meta={"name": head.name, "order": order, "rows": len(rows), "n_tokens": head.run.info.n_tokens}
     )
-    frame.add_quantized("norms", rows)
+    frame.add_quantized("norms", rows, bounds=_bounds(both))
     return frame.encode()
+
+
+def _norms(head: Head) -> np.ndarray:
+    """[2N] float32: query norms then key norms."""
+    q = np.linalg.norm(np.asarray(head.queries(), dtype=np.float32), axis=1)  # [N]
+    k = np.linalg.norm(np.asarray(head.keys(), dtype=np.float32), axis=1)  # [N]
+    return np.concatenate([q, k])
 
 
 def _rows(values: np.ndarray, n_tokens: int, *, order: str, limit: int | None) -> np.ndarray:
