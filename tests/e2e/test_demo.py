@@ -67,6 +67,14 @@ def processes_using(folder: Path) -> list[str]:
     return found
 
 
+TSNE_HEADS = """() => {
+  const option = document.querySelector('[data-testid="projection"] option[value="tsne"]');
+  if (option.disabled) return 0;
+  const count = option.textContent.match(/\\((\\d+)\\/\\d+ heads\\)/);
+  return count ? Number(count[1]) : Infinity;
+}"""  # how many heads the projection menu says have t-SNE
+
+
 def drawn_cells(image: Any, cells: list[dict[str, Any]]) -> int:
     """Cells with points in them (pixels that stand out from the cell's flat background)."""
     count = 0
@@ -98,6 +106,10 @@ def test_demo_serves_a_matrix_view_from_a_cold_cache_then_starts_warm(browser: A
         page.screenshot(path=str(OUTPUT / "demo-matrix.png"))
         image = Image.open(OUTPUT / "demo-matrix.png").convert("RGB")
         assert drawn_cells(image, cells) == len(cells)
+        # t-SNE was still being computed: the page finds more of it without a reload
+        at_load = page.evaluate(TSNE_HEADS)
+        assert at_load < len(cells)
+        page.wait_for_function(f"({TSNE_HEADS})() > {at_load}", timeout=120_000)
         assert not errors
         context.close()
     finally:
