@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 HOST = "http://widget.test/"
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><link rel="stylesheet" href="attentionviz.css"></head>
-<body><div id="root"></div>
+<body><div id="cell" tabindex="0">a notebook cell</div><div id="root"></div>
 <script type="module">
 const state = STATE;
 const listeners = {};
@@ -136,6 +136,20 @@ def test_widget_renders_a_run_syncs_traits_and_returns_the_selection(browser: An
         page.evaluate("changes => window.__shim.update(changes)", {"head": widget.head})
         page.wait_for_function("window.__attentionviz.renders.length > 0")
         assert page.get_by_test_id("head-title").text_content() == "Layer 1 Head 3"
+
+        # arrow keys step through heads only inside the widget (a notebook moves between cells on them)
+        page.evaluate("window.__keys = 0; document.addEventListener('keydown', () => window.__keys++)")
+        page.locator("#cell").focus()
+        page.keyboard.press("ArrowRight")
+        page.evaluate("window.__attentionviz.renders.length = 0")
+        page.locator(".avz-embed").focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(
+            "window.__attentionviz.renders.length > 0 && window.__attentionviz.state === 'rendered'"
+        )
+        assert page.evaluate("window.__keys") == 2  # the page saw both
+        assert page.evaluate("window.__attentionviz.controller.urlState().head") == 4
+        assert page.get_by_test_id("head-title").text_content() == "Layer 1 Head 4"
 
         # navigating in the page updates the traits
         synced = page.evaluate("window.__synced")

@@ -60,13 +60,30 @@ function container(el: HTMLElement, height: string): HTMLDivElement {
   return box;
 }
 
+const APP_KEYS = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Escape"]);
+
+/**
+ * The App steps through heads on arrow keys anywhere in the window; in someone else's page (a
+ * notebook moves between cells on them) only keys pressed inside `box` reach it. Registered before
+ * the App mounts, so it runs before the App's own window listener; the page's handlers ran already.
+ */
+function scopeKeys(box: HTMLElement): () => void {
+  const listener = (event: KeyboardEvent) => {
+    if (APP_KEYS.has(event.key) && !box.contains(event.target as Node)) event.stopImmediatePropagation();
+  };
+  window.addEventListener("keydown", listener);
+  return () => window.removeEventListener("keydown", listener);
+}
+
 function mountApp(el: HTMLElement, transport: Transport, height: string, options: { onUrl?: () => void } = {}) {
   const source = new HttpDataSource("api", transport);
   const controller = new Controller(source, { onUrl: options.onUrl });
   installAutomation(controller);
   const box = container(el, height);
+  box.tabIndex = -1;
+  const unscope = scopeKeys(box);
   const component = mount(App, { target: box, props: { controller } });
-  return { controller, box, component };
+  return { controller, box, component, unscope };
 }
 
 // ---- the single-file export ----
@@ -187,7 +204,15 @@ function traitState(model: WidgetModel): Partial<UrlState> {
 }
 
 /** anywidget's render: mount the App in `el`, talk to Python over `model`; returns the cleanup. */
+let mounted = 0;
+
 function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {
+  // The App keeps its state in this module: one live view per loaded bundle (per widget).
+  if (mounted > 0) {
+    el.textContent = "This attentionviz widget is shown in another output already; display a new attentionviz.Widget to see the run twice.";
+    return () => {};
+  }
+  mounted++;
   const comm = commTransport(model);
   let started = false;
   const pushTraits = () => {
@@ -202,7 +227,7 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
     }
     if (changed) model.save_changes();
   };
-  const { controller, component } = mountApp(el, comm.transport, `${Number(model.get("height")) || 600}px`, {
+  const { controller, component, unscope } = mountApp(el, comm.transport, `${Number(model.get("height")) || 600}px`, {
     onUrl: pushTraits,
   });
   const onTrait = () => {
@@ -221,6 +246,8 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
     pushTraits();
   });
   return () => {
+    mounted--;
+    unscope();
     stopWatching();
     comm.close();
     for (const [trait] of SYNCED) model.off(`change:${trait}`, onTrait);
