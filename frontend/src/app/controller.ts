@@ -13,7 +13,7 @@ import { tokenOf, type DrawSettings } from "../views/common";
 import { DEFAULT_POINT_BUDGET, MatrixView, SOFTWARE_POINT_BUDGET, softwareRenderer } from "../views/matrix";
 import { SingleView } from "../views/single";
 import { selectionLayers } from "../views/selection-layers";
-import { atlasFor, loadAtlas, patchLayers } from "../views/patches";
+import { MatrixPatches, atlasFor, loadAtlas, patchLayers } from "../views/patches";
 import { loadSelection, selection } from "./selection.svelte";
 import { app, type Tooltip } from "./state.svelte";
 import { formatUrlState, type UrlState } from "./url";
@@ -34,6 +34,8 @@ export class Controller {
   private budget: number | undefined;
   data: RunData | null = null;
   private matrix: MatrixView | null = null;
+  /** image runs: the Matrix View's points as patch thumbnails, once cells are big enough */
+  private matrixPatches: MatrixPatches | null = null;
   private single: SingleView | null = null;
   private hovered: Cell | null = null;
   private pointer: [number, number] | null = null;
@@ -56,7 +58,39 @@ export class Controller {
       onClick: (info) => this.onClick(info),
       onCamera: (change) => this.onCamera(change),
     });
+    this.lastSize = this.canvas.size;
+    new ResizeObserver(() => this.onResize()).observe(element);
   }
+
+  /** whether the camera is where the controller fitted it (no pan or zoom by the user since) */
+  private fitted = true;
+  private lastSize = { width: 0, height: 0 };
+
+  /**
+   * The canvas changed size (the selection panel opened beside or below it, or the window): refit
+   * a fitted camera, else keep the same part of the world in view.
+   */
+  private onResize(): void {
+    const canvas = this.canvas;
+    const before = this.lastSize;
+    if (!canvas) return;
+    this.lastSize = canvas.size;
+    if (!this.data || (before.width === this.lastSize.width && before.height === this.lastSize.height)) return;
+    const idle = app.rendered;
+    const generation = idle ? this.beginRender() : this.generation;
+    if (this.fitted) {
+      canvas.moveTo(app.view === "matrix" ? this.matrixCamera() : this.singleCamera());
+    } else {
+      const ratio = Math.min(this.lastSize.width, this.lastSize.height) / Math.max(1, Math.min(before.width, before.height));
+      const camera = canvas.currentCamera;
+      canvas.moveTo({ ...camera, zoom: camera.zoom + Math.log2(ratio) });
+    }
+    this.updateLabels();
+    this.redraw();
+    // a render already under way announces itself; otherwise this is a new picture
+    if (idle) void this.finishRender(generation);
+  }
+
 
   onRendered(listener: (event: RenderEvent) => void): void {
     this.listeners.push(listener);
@@ -225,6 +259,8 @@ export class Controller {
     if (!this.matrix || this.matrix.key !== key || this.matrix.data !== data) {
       this.budget ??= this.options.budget ?? (softwareRenderer() ? SOFTWARE_POINT_BUDGET : DEFAULT_POINT_BUDGET);
       this.matrix = new MatrixView(data, key, this.budget);
+      const atlas = this.source.patchAtlasUrl(data.id);
+      this.matrixPatches = data.details.image_grid ? new MatrixPatches(data, key, this.matrix.perCell, atlas) : null;
     }
     const matrix = this.matrix;
     this.overlay?.setMatrix(data.layers, data.heads, (l, h) => !data.has(l, h, key));
@@ -241,6 +277,7 @@ export class Controller {
     }, signal);
     clearTimeout(this.progressTimer);
     this.progressTimer = undefined;
+    await this.matrixPatches?.load(signal);
     if (!signal.aborted) this.redraw();
   }
 
@@ -277,6 +314,7 @@ export class Controller {
   }
 
   private matrixCamera(): Camera2D {
+    this.fitted = true;
     const data = this.data!;
     const { width, height } = this.canvas!.size;
     const w = data.heads * PITCH - GAP;
@@ -294,6 +332,7 @@ export class Controller {
   }
 
   private singleCamera(): Camera2D | Camera3D {
+    this.fitted = true;
     const { width, height } = this.canvas!.size;
     const side = Math.min(width, height);
     if (app.dim === 3) {
@@ -369,11 +408,13 @@ export class Controller {
             })
           : [];
       const atlas = this.data?.details.image_grid ? atlasFor(this.source.patchAtlasUrl(this.data.id)) : null;
-      const place = { theme: settings.theme, dim: single.dim, rows: single.layout?.rows ?? 0, positions: single.positions!, worldOf: (i: number) => single.worldOf(i) };
+      const place = { color: settings.color, norms: single.norms, dim: single.dim, rows: single.layout?.rows ?? 0, positions: single.positions!, worldOf: (i: number) => single.worldOf(i) };
       const patches = atlas && single.positions ? patchLayers(this.data!, atlas, place) : [];
       this.canvas.setLayers([...single.layers(settings), ...patches, ...extra]);
     } else if (this.matrix) {
-      this.canvas.setLayers(this.matrix.layers(settings));
+      const layers = this.matrix.layers(settings);
+      const zoom = this.canvas.currentCamera.zoom;
+      this.canvas.setLayers(this.matrixPatches?.over(layers, zoom, app.color) ?? layers);
     }
     this.updateOverlay();
   }
@@ -419,11 +460,13 @@ export class Controller {
 
   private onCamera({ camera, userInteraction }: CameraChange): void {
     if (!this.canvas || !this.data) return;
+    if (userInteraction) this.fitted = false;
     const { width, height } = this.canvas.size;
     const cellPixels = CELL * 2 ** camera.zoom;
     const side = Math.min(width, height);
     if (!this.canvas.is3d) this.overlay?.update({ width, height, ...camera });
     if (app.view === "matrix") {
+      if (this.matrixPatches?.changedAt(camera.zoom)) this.scheduleRedraw();
       if (userInteraction && cellPixels >= ENTER_FRACTION * side) {
         const world = this.pointer ? this.canvas.unproject(this.pointer[0], this.pointer[1]) : camera.target;
         const cell = nearestCell(world?.[0] ?? camera.target[0], world?.[1] ?? camera.target[1], this.data.layers, this.data.heads);
