@@ -195,12 +195,15 @@ def brute_force_rho(
 
 
 @pytest.mark.parametrize("causal", [False, True])
-def test_fidelity_matches_a_brute_force_spearman(causal: bool) -> None:
+@pytest.mark.parametrize("grid", [False, True], ids=["distinct distances", "tied distances"])
+def test_fidelity_matches_a_brute_force_spearman(causal: bool, grid: bool) -> None:
     q, k = query_keys(n=60)
     bounds = [(0, 7), (7, 12), (19, 12), (31, 29)]
     starts, lengths = zip(*bounds, strict=True)
     pairs = fidelity.Pairs(q, k, starts, lengths, causal=causal)
     layout = np.random.default_rng(2).normal(size=(120, 2))
+    if grid:  # points on a coarse grid: many equal distances, whose ranks are averaged
+        layout = np.round(layout)
     expected = brute_force_rho(q, k, layout[:60], layout[60:], bounds, causal)
     assert pairs.rho(layout[:60], layout[60:]) == pytest.approx(expected, abs=1e-9)
     assert pairs.n_sequences == 4
