@@ -89,6 +89,10 @@ def test_selection_is_a_dataframe_of_the_selected_tokens(run_path: Path) -> None
     widget = av.Widget(run_path, layer=0, head=1)
     assert widget.selection.empty
     assert list(widget.selection.columns) == ["sequence", "position", "token", "kind", "layer", "head"]
+    seen: list[int] = []
+    widget.on_select(lambda selection: seen.append(len(selection)))
     row = {"sequence": 2, "position": 1, "token": "cat", "kind": "query", "layer": 0, "head": 1}
     widget.set_state({"_selection": [row]})  # what the frontend sends after a click
     assert widget.selection.to_dict("records") == [row]
+    widget.set_state({"_selection": []})
+    assert seen == [1, 0]

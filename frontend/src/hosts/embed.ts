@@ -14,6 +14,7 @@ import type { Selection } from "../app/selection.svelte";
 import { app } from "../app/state.svelte";
 import { DEFAULTS, parseUrlState, type UrlState } from "../app/url";
 import { HttpDataSource } from "../data/http";
+import type { RunDetails } from "../data/types";
 import type { ColorMode } from "../render/colors";
 import { installAutomation } from "./automation";
 import { watchSelection } from "./selection-watch.svelte";
@@ -75,15 +76,59 @@ function scopeKeys(box: HTMLElement): () => void {
   return () => window.removeEventListener("keydown", listener);
 }
 
+/** HTTP-shaped requests over the comm; an image run's pictures fetched up front, shown from blob: URLs. */
+class WidgetDataSource extends HttpDataSource {
+  private readonly urls = new Map<string, string>();
+
+  constructor(private readonly request: Transport) {
+    super("api", request);
+  }
+
+  override async run(run: string): Promise<RunDetails> {
+    const details = await super.run(run);
+    if (details.kind === "image") {
+      const paths = [this.patchPath(run), ...Array.from({ length: details.n_sequences }, (_, s) => this.imagePath(run, s))];
+      await Promise.all(
+        paths.map(async (path) => {
+          const response = await this.request(path);
+          if (response.ok) this.urls.set(path, URL.createObjectURL(await response.blob()));
+        }),
+      );
+    }
+    return details;
+  }
+
+  override imageUrl(run: string, sequence: number): string {
+    return this.urls.get(this.imagePath(run, sequence)) ?? "";
+  }
+
+  override patchAtlasUrl(run: string): string {
+    return this.urls.get(this.patchPath(run)) ?? "";
+  }
+
+  release(): void {
+    for (const url of this.urls.values()) URL.revokeObjectURL(url);
+    this.urls.clear();
+  }
+
+  private imagePath(run: string, sequence: number): string {
+    return `api/runs/${encodeURIComponent(run)}/images/${sequence}.png`;
+  }
+
+  private patchPath(run: string): string {
+    return `api/runs/${encodeURIComponent(run)}/patches.png`;
+  }
+}
+
 function mountApp(el: HTMLElement, transport: Transport, height: string, options: { onUrl?: () => void } = {}) {
-  const source = new HttpDataSource("api", transport);
+  const source = new WidgetDataSource(transport);
   const controller = new Controller(source, { onUrl: options.onUrl });
   installAutomation(controller);
   const box = container(el, height);
   box.tabIndex = -1;
   const unscope = scopeKeys(box);
   const component = mount(App, { target: box, props: { controller } });
-  return { controller, box, component, unscope };
+  return { controller, box, component, release: () => { unscope(); source.release(); } };
 }
 
 // ---- the single-file export ----
@@ -227,7 +272,7 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
     }
     if (changed) model.save_changes();
   };
-  const { controller, component, unscope } = mountApp(el, comm.transport, `${Number(model.get("height")) || 600}px`, {
+  const { controller, component, release } = mountApp(el, comm.transport, `${Number(model.get("height")) || 600}px`, {
     onUrl: pushTraits,
   });
   const onTrait = () => {
@@ -247,7 +292,7 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
   });
   return () => {
     mounted--;
-    unscope();
+    release();
     stopWatching();
     comm.close();
     for (const [trait] of SYNCED) model.off(`change:${trait}`, onTrait);

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +100,10 @@ class Widget(anywidget.AnyWidget):  # type: ignore[misc]
         import pandas as pd
 
         return pd.DataFrame(list(self._selection), columns=list(SELECTION_COLUMNS))
+
+    def on_select(self, callback: Callable[[pd.DataFrame], None]) -> None:
+        """Call `callback(selection)` each time the selection in the view changes."""
+        self.observe(lambda _change: callback(self.selection), names="_selection")
 
     def close(self) -> None:
         self._client.close()
