@@ -63,6 +63,11 @@ def test_wheel_holds_the_built_web_app_and_sdist_the_sources(dist: Path) -> None
     names = zipfile.ZipFile(wheel).namelist()
     assert "attentionviz/server/static/index.html" in names
     assert any(re.fullmatch(r"attentionviz/server/static/assets/.+\.js", n) for n in names)
+    # the notebook widget's and the single-file export's bundle
+    assert {
+        "attentionviz/server/static/embed/attentionviz.js",
+        "attentionviz/server/static/embed/attentionviz.css",
+    } <= set(names)
     assert "attentionviz/py.typed" in names
     assert not any(n.startswith("tests/") or "node_modules" in n for n in names)
     (sdist,) = dist.glob("attentionviz-*.tar.gz")
@@ -72,6 +77,7 @@ def test_wheel_holds_the_built_web_app_and_sdist_the_sources(dist: Path) -> None
         "hatch_build.py",
         "frontend/package.json",
         "frontend/package-lock.json",
+        "frontend/vite.embed.config.ts",
         "pyproject.toml",
     } <= members
     assert not any(m.startswith((".hypothesis", "frontend/node_modules", "test-output")) for m in members)
