@@ -44,8 +44,10 @@ class FrontendBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         if not modules.exists() or (lock.exists() and lock.stat().st_mtime > modules.stat().st_mtime):
             self._run([npm, "ci", "--no-audit", "--no-fund"], frontend)
         self._run([npm, "run", "build"], frontend)
-        if not built.exists():
-            raise RuntimeError(f"the frontend build did not produce {built}")
+        embedded = built.parent / "embed" / "attentionviz.js"  # the notebook widget's bundle
+        for output in (built, embedded):
+            if not output.exists():
+                raise RuntimeError(f"the frontend build did not produce {output}")
 
     def _run(self, command: list[str], cwd: Path) -> None:
         self.app.display_info(f"attentionviz: npm {' '.join(command[1:])} (in {cwd.name}/)")
