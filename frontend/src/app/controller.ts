@@ -137,6 +137,8 @@ export class Controller {
       await this.show({ animate: viewChanged, keepCamera });
     } else if (change.color !== undefined || change.sizeByNorm !== undefined) {
       await this.show({ animate: false });
+    } else if (app.view === "matrix" && (change.search !== undefined || change.match !== undefined)) {
+      await this.show({ animate: false, keepCamera: true }); // fetches every head's hit rows
     } else {
       this.beginRender();
       this.updateLegend();
@@ -268,13 +270,17 @@ export class Controller {
     app.headInfo = null;
     if (canvas.is3d) canvas.setMode("2d", this.matrixCamera());
     else if (!keepCamera) canvas.moveTo(this.matrixCamera(), animate ? TRANSITION_MS : 0);
+    if (!keepCamera) matrix.showAll();
     const total = matrix.expected.length;
     app.loading = { active: true, done: matrix.loaded, total, label: `loading ${key} layouts` };
     this.redraw();
     await matrix.load(this.settings, () => {
       app.loading = { active: true, done: matrix.loaded, total, label: `loading ${key} layouts` };
       this.progressiveRedraw();
-    }, signal);
+    }, signal, () => {
+      this.redraw();
+      void this.canvas?.drawn().then(() => signal.aborted || performance.mark("attentionviz:matrix-preview"));
+    });
     clearTimeout(this.progressTimer);
     this.progressTimer = undefined;
     await this.matrixPatches?.load(signal);
@@ -326,7 +332,8 @@ export class Controller {
     );
     const scale = 2 ** zoom;
     return {
-      target: [w / 2 - (margin.left - margin.right) / 2 / scale, h / 2 - (margin.top - margin.bottom) / 2 / scale, 0],
+      // centred across, the first layer just under the column headers (no empty band above)
+      target: [w / 2 - (margin.left - margin.right) / 2 / scale, (height / 2 - margin.top) / scale, 0],
       zoom,
     };
   }
@@ -465,6 +472,7 @@ export class Controller {
     const cellPixels = CELL * 2 ** camera.zoom;
     const side = Math.min(width, height);
     if (!this.canvas.is3d) this.overlay?.update({ width, height, ...camera });
+    if (app.view === "matrix") this.followCamera(camera);
     if (app.view === "matrix") {
       if (this.matrixPatches?.changedAt(camera.zoom)) this.scheduleRedraw();
       if (userInteraction && cellPixels >= ENTER_FRACTION * side) {
@@ -479,6 +487,25 @@ export class Controller {
         void this.set({ view: "matrix" }, { push: true, keepCamera: true });
       }
     }
+  }
+
+  private refineTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Matrix View: draw the grid's rows on screen only, and give the cells in view more points. */
+  private followCamera(camera: Camera2D | Camera3D): void {
+    const matrix = this.matrix;
+    if (!matrix || !this.canvas) return;
+    const { width, height } = this.canvas.size;
+    const s = 2 ** camera.zoom;
+    const [x, y] = camera.target;
+    const view: [number, number, number, number] = [x - width / 2 / s, y - height / 2 / s, x + width / 2 / s, y + height / 2 / s];
+    clearTimeout(this.refineTimer);
+    this.refineTimer = setTimeout(() => {
+      if (matrix !== this.matrix || app.view !== "matrix") return;
+      const more = matrix.refine(view);
+      this.redraw();
+      more.then((arrived) => arrived && matrix === this.matrix && app.view === "matrix" && this.redraw(), (error) => this.fail(error));
+    }, 150);
   }
 
   private onHover(info: PickingInfo): void {

@@ -96,13 +96,18 @@ export class Overlay {
     this.grid.style.transform = transform;
     this.grid.classList.toggle("small", CELL * s < 70);
     this.grid.style.setProperty("--avz-scale", String(s));
+    // where cells are narrower than their header, label every k-th row or column only
+    const rowStep = Math.ceil(16 / (PITCH * s));
+    const colStep = Math.ceil(32 / (PITCH * s));
     this.rowHeaders.forEach((el, l) => {
       const y = ty + (l * PITCH + CELL / 2) * s;
       el.style.transform = `translate(${Math.max(4, tx - 34)}px, ${y - 8}px)`;
+      el.style.visibility = l % rowStep ? "hidden" : "";
     });
     this.colHeaders.forEach((el, h) => {
       const x = tx + (h * PITCH + CELL / 2) * s;
       el.style.transform = `translate(${x - 20}px, ${Math.max(4, ty - 34)}px)`;
+      el.style.visibility = h % colStep ? "hidden" : "";
     });
   }
 }

@@ -186,7 +186,7 @@ def layer_layout_frame(
     """
     check_layout_name(method, dim)
     wanted = _layer_heads(run, layer, heads)
-    present = [h for h in wanted if (method, dim) in head_outputs.available_layouts(run.path, layer, h)]
+    present = [h for h in wanted if head_outputs.layout_path(run.path, layer, h, method, dim).exists()]
     if not present:
         raise RunNotFound(
             f"no {method} {dim}D layout for {'those heads of ' if heads is not None else ''}layer {layer}; "
