@@ -7,6 +7,7 @@ to files. JSON for small records (run and head info), `frames.Frame` for every a
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ import numpy as np
 
 from attentionviz.errors import AttentionVizError, RunNotFound
 from attentionviz.server.frames import Frame
-from attentionviz.store import head_outputs
+from attentionviz.store import head_outputs, names
 
 if TYPE_CHECKING:
     from attentionviz.store.reader import Head, Run
@@ -61,11 +62,18 @@ def run_details(run_id: str, run: Run) -> dict[str, Any]:
 def layout_availability(run: Run) -> dict[str, list[int]]:
     """For each layout present anywhere or being computed, the heads that have it (index = layer * heads + head)."""
     info = run.info
+    files = {names.layout_file(m, d): layout_key(m, d) for m in head_outputs.LAYOUT_METHODS for d in (2, 3)}
     found: dict[str, list[int]] = {}
+    folders = _subfolders(names.head_dir(run.path, 0, 0).parent)
     for layer in range(info.layers):
         for head in range(info.heads):
-            for method, dim in head_outputs.available_layouts(run.path, layer, head):
-                found.setdefault(layout_key(method, dim), []).append(layer * info.heads + head)
+            folder = folders.get(names.head_name(layer, head))
+            if folder is None:
+                continue
+            with os.scandir(folder) as entries:  # one listing per head, not a stat per layout
+                present = sorted(files[e.name] for e in entries if e.name in files)
+            for key in present:
+                found.setdefault(key, []).append(layer * info.heads + head)
     for method, dim in head_outputs.pending_layouts(run.path):  # an `embed` is computing them: the app polls
         found.setdefault(layout_key(method, dim), [])
     order = {
@@ -73,6 +81,13 @@ def layout_availability(run: Run) -> dict[str, list[int]]:
         for i, (m, d) in enumerate((m, d) for d in (2, 3) for m in head_outputs.LAYOUT_METHODS)
     }
     return dict(sorted(found.items(), key=lambda item: order.get(item[0], 99)))
+
+
+def _subfolders(path: Path) -> dict[str, str]:
+    if not path.is_dir():
+        return {}
+    with os.scandir(path) as entries:
+        return {e.name: e.path for e in entries if e.is_dir()}
 
 
 def head_details(head: Head) -> dict[str, Any]:
