@@ -270,10 +270,9 @@ def export(
 ) -> None:
     """Write RUN as a static web site (no Python behind it): `python -m http.server -d OUT` shows it."""
     from attentionviz.export import export_command
-    from attentionviz.single_file import single_file_command
 
     run_command(
-        single_file_command if single_file else export_command,
+        export_command,
         run,
         out,
         layers=layers,
@@ -281,6 +280,7 @@ def export(
         layouts=layouts,
         overwrite=overwrite,
         echo=click.echo,
+        single_file=single_file,
     )
 
 

@@ -190,18 +190,33 @@ def export_command(
     layouts: str | None,
     overwrite: bool,
     echo: Callable[[str], None],
+    single_file: bool = False,
 ) -> None:
-    """`attentionviz export`: parse the ranges, write the site, say how to look at it."""
+    """`attentionviz export`: parse the ranges, write the site (or one HTML file), say how to look at it."""
     from attentionviz.embed.command import parse_ranges
 
     run = Run(run_path)
+    wanted_layers = parse_ranges(layers, upper=run.info.layers, what="layers")
+    wanted_heads = parse_ranges(heads, upper=run.info.heads, what="heads")
+    wanted_layouts = layouts.split(",") if layouts else None
+    if single_file:
+        from attentionviz.single_file import export_single_file
+
+        page = export_single_file(
+            run.path,
+            out,
+            layers=wanted_layers,
+            heads=wanted_heads,
+            layouts=wanted_layouts,
+            overwrite=overwrite,
+        )
+        echo(
+            f"exported {page.heads} heads of {run.path.name} to {page.path} ({page.bytes / 1e6:.1f} MB); "
+            "open it in a browser, no server needed"
+        )
+        return
     summary = export_site(
-        run.path,
-        out,
-        layers=parse_ranges(layers, upper=run.info.layers, what="layers"),
-        heads=parse_ranges(heads, upper=run.info.heads, what="heads"),
-        layouts=layouts.split(",") if layouts else None,
-        overwrite=overwrite,
+        run.path, out, layers=wanted_layers, heads=wanted_heads, layouts=wanted_layouts, overwrite=overwrite
     )
     echo(
         f"exported {summary.heads} heads of {run.path.name} to {summary.site} "

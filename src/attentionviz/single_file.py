@@ -12,7 +12,7 @@ import base64
 import json
 import logging
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,32 +126,3 @@ def _page(title: str, script: str, style: str, files: dict[str, str]) -> str:
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def single_file_command(
-    run_path: str,
-    out: str,
-    *,
-    layers: str | None,
-    heads: str | None,
-    layouts: str | None,
-    overwrite: bool,
-    echo: Callable[[str], None],
-) -> None:
-    """`attentionviz export --single-file`: parse the ranges, write the file, say how to open it."""
-    from attentionviz.embed.command import parse_ranges
-    from attentionviz.store.reader import Run
-
-    run = Run(run_path)
-    summary = export_single_file(
-        run.path,
-        out,
-        layers=parse_ranges(layers, upper=run.info.layers, what="layers"),
-        heads=parse_ranges(heads, upper=run.info.heads, what="heads"),
-        layouts=layouts.split(",") if layouts else None,
-        overwrite=overwrite,
-    )
-    echo(
-        f"exported {summary.heads} heads of {run.path.name} to {summary.path} "
-        f"({summary.bytes / 1e6:.1f} MB); open it in a browser, no server needed"
-    )
