@@ -157,11 +157,9 @@ def _layout_filter(layouts: Iterable[str] | None) -> Callable[[str], bool]:
 
 
 def _attention(run: Run, head: Head, folder: Path, writer: _Writer) -> None:
-    """The Sentence View's frames: each sequence's attention and value norms, and the aggregate."""
-    try:
-        from attentionviz.server import attention
-    except ImportError:  # an install without the attention routes
-        return
+    """The Sentence and Image Views' frames: each sequence's attention and value norms, and the aggregate."""
+    from attentionviz.server import attention
+
     try:
         writer.bytes(folder / "aggregate", attention.aggregate_attention_frame(head))
         for seq in range(run.info.n_sequences):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import threading
@@ -16,7 +17,7 @@ from click.testing import CliRunner
 
 from attentionviz.cli import main
 from attentionviz.store.reader import Run
-from tests.e2e.conftest import OUTPUT
+from tests.e2e.conftest import OUTPUT, App
 
 pytestmark = pytest.mark.browser
 
@@ -32,11 +33,8 @@ def site(minilm_run: Path, tmp_path_factory: pytest.TempPathFactory, browser: An
     out = tmp_path_factory.mktemp("site") / "minilm"
     result = CliRunner().invoke(main, ["export", str(minilm_run), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    handler = functools.partial(QuietHandler, directory=str(out))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
+    with served_statically(out) as url:
+        yield url
 
 
 def ink(image: Any, box: tuple[float, float, float, float]) -> int:
@@ -97,3 +95,126 @@ def test_export_subset_keeps_only_the_chosen_heads_and_layouts(minilm_run: Path,
     assert not list(base.rglob("tsne.*"))
     again = CliRunner().invoke(main, args)  # a non-empty folder is not overwritten silently
     assert again.exit_code != 0 and "--overwrite" in again.output
+
+
+@contextlib.contextmanager
+def served_statically(folder: Path) -> Iterator[str]:
+    """`folder` behind Python's plain static file server (no API) on a free port."""
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def image_site(digits_run: Path, tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[str]:
+    """The digits ViT run exported whole (its images and patch atlas too), served statically."""
+    out = tmp_path_factory.mktemp("site") / "digits"
+    result = CliRunner().invoke(main, ["export", str(digits_run), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    with served_statically(out) as url:
+        yield url
+
+
+def test_exported_site_shows_the_sentence_view_with_lines(browser: Any, site: str, minilm_run: Path) -> None:
+    from tests.e2e.test_sentence_view import click_token, line_opacities
+
+    run = Run(minilm_run)
+    layer, head, sequence = 2, 5, 1
+    start, length, _ = run.sequence_bounds(sequence)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    app = App(context.new_page(), site)
+    try:
+        app.open(f"run=minilm&view=single&layer={layer}&head={head}&projection=pca&labels=0")
+        click_token(app, start + 2)
+        shown = (
+            app.page.get_by_test_id("sentence-graph").locator("[data-testid=query-token]").all_text_contents()
+        )
+        assert shown == run.tokens["token"].astype(str).tolist()[start : start + length]
+        attention = run.head(layer, head).attention(sequence)
+        lines = line_opacities(app, "sentence-graph")
+        assert int((attention >= 0.05 + 1e-5).sum()) <= len(lines) <= int((attention >= 0.05 - 1e-5).sum())
+        assert app.page.locator("[data-testid=aggregate-graph] line").count() > 0
+        assert app.page.get_by_test_id("value-weight").is_enabled(), "value norms reach the exported page"
+        app.screenshot("export-sentence-view")
+        assert not app.errors
+    finally:
+        context.close()
+
+
+def test_exported_image_run_shows_the_image_view_heatmap(
+    browser: Any, image_site: str, digits_run: Path
+) -> None:
+    run = Run(digits_run)
+    layer, head, sequence = 1, 2, 4
+    start, length, _ = run.sequence_bounds(sequence)
+    rows = run.tokens["patch_row"].to_numpy()[start : start + length]
+    cols = run.tokens["patch_col"].to_numpy()[start : start + length]
+    position = int(np.flatnonzero((rows == 2) & (cols == 1))[0])
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    app = App(context.new_page(), image_site)
+    try:
+        app.open(f"run=digits&view=single&layer={layer}&head={head}&projection=pca&labels=0")
+        xy = app.page.evaluate(f"window.__attentionviz.controller.screenOf({start + position})")
+        app.act(lambda: app.page.mouse.click(xy[0], xy[1]))
+        app.page.wait_for_function(
+            "document.querySelector('[data-testid=image-svg] image').getBBox().width > 0"
+        )
+        shot = app.screenshot("export-image-view")
+        box = app.page.get_by_test_id("image-svg").bounding_box()
+        crop = (int(box["x"]), int(box["y"]), int(box["x"] + box["width"]), int(box["y"] + box["height"]))
+        svg = np.asarray(shot.crop(crop), dtype=np.int16)  # [h, w, 3]
+        cell = svg.shape[0] // 4
+        attention = run.head(layer, head).attention(sequence)[position]
+        patches = sorted((q for q in range(length) if rows[q] >= 0), key=lambda q: attention[q])
+
+        def redness(q: int) -> float:
+            tile = svg[
+                rows[q] * cell + 8 : (rows[q] + 1) * cell - 8, cols[q] * cell + 8 : (cols[q] + 1) * cell - 8
+            ]
+            return float((tile[..., 0] - tile[..., 1:].mean(axis=2)).mean())
+
+        assert redness(patches[-1]) > redness(patches[0]) + 40, (
+            "the heatmap is reddest where the patch attends most"
+        )
+        assert f"{attention[0]:.3f}" in app.page.get_by_test_id("attention-to-cls").text_content()
+        assert not app.errors
+    finally:
+        context.close()
+
+
+def test_export_writes_each_chosen_heads_attention_value_norms_and_aggregate(
+    minilm_run: Path, tmp_path: Path
+) -> None:
+    from attentionviz.server.frames import decode
+
+    out = tmp_path / "details"
+    result = CliRunner().invoke(
+        main, ["export", str(minilm_run), "-o", str(out), "--layers", "2", "--heads", "5"]
+    )
+    assert result.exit_code == 0, result.output
+    run = Run(minilm_run)
+    base = out / "api" / "runs" / "minilm"
+    folder = base / "layers.2.heads.5"
+    head = run.head(2, 5)
+    for seq in range(run.info.n_sequences):
+        start, length, _ = run.sequence_bounds(seq)
+        _, arrays = decode((folder / "attention" / str(seq)).read_bytes())
+        np.testing.assert_allclose(arrays["attention"], head.attention(seq), atol=1e-6)
+        _, arrays = decode((folder / "value-norms" / str(seq)).read_bytes())
+        np.testing.assert_allclose(
+            arrays["value_norms"], head.value_norms()[start : start + length], rtol=1e-6
+        )
+    _, arrays = decode((folder / "aggregate").read_bytes())
+    longest = int(run.sequences["n_tokens"].max())
+    total, count = np.zeros((longest, longest)), np.zeros((longest, longest))  # [L, L]
+    for seq in range(run.info.n_sequences):
+        n = run.sequence_bounds(seq)[1]
+        total[:n, :n] += head.attention(seq)
+        count[:n, :n] += 1
+    np.testing.assert_allclose(arrays["attention"], total / count, atol=1e-6)  # over the sequences with both
+    assert not (base / "layers.2.heads.4").exists()
+    assert not (base / "images").exists() and not (base / "patches.png").exists(), "a text run has no images"
