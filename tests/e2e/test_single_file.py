@@ -13,6 +13,7 @@ from attentionviz.errors import AttentionVizError
 from attentionviz.single_file import export_single_file
 from attentionviz.store.reader import Run
 from tests.e2e.conftest import OUTPUT
+from tests.e2e.embedded import image_run_shown
 from tests.e2e.test_export import ink
 
 pytestmark = pytest.mark.browser
@@ -89,12 +90,8 @@ def test_single_file_refuses_a_run_above_the_limit(minilm_run: Path, tmp_path: P
 def test_single_file_of_an_image_run_shows_thumbnails_and_images(
     browser: Any, digits_run: Path, tmp_path: Path
 ) -> None:
-    import numpy as np
-    from PIL import Image
-
     out = tmp_path / "digits.html"
     export_single_file(digits_run, out, layers=[1], layouts=["pca"])
-    run = Run(digits_run)
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     errors: list[str] = []
@@ -102,27 +99,8 @@ def test_single_file_of_an_image_run_shows_thumbnails_and_images(
     try:
         page.goto(f"{out.as_uri()}?run=digits&view=single&layer=1&head=2&projection=pca&labels=0")
         page.wait_for_function("window.__attentionviz !== undefined")
-        page.evaluate("window.__attentionviz.whenRendered()")
-        page.screenshot(path=str(OUTPUT / "single-file-image-run.png"))
-        box = page.locator("[data-testid=canvas]").bounding_box()
-        shot = Image.open(OUTPUT / "single-file-image-run.png").convert("RGB")
-        pixels = np.asarray(
-            shot.crop(
-                (int(box["x"]), int(box["y"]), int(box["x"] + box["width"]), int(box["y"] + box["height"]))
-            ),
-            dtype=np.int16,
-        )  # [h, w, 3]
-        neutral = np.abs(pixels - pixels.mean(axis=2, keepdims=True)).max(axis=2) < 12
-        assert (neutral & (pixels.mean(axis=2) < 90)).sum() > 1500, "the points are patch thumbnails"
-
-        start, _, _ = run.sequence_bounds(3)
-        xy = page.evaluate(f"window.__attentionviz.controller.screenOf({start + 5})")
-        page.evaluate("window.__attentionviz.renders.length = 0")
-        page.mouse.click(xy[0], xy[1])
-        page.wait_for_function("window.__attentionviz.renders.length > 0")
-        page.wait_for_function("document.querySelector('[data-testid=image-svg] image').getBBox().width > 0")
-        href = page.locator("[data-testid=image-svg] image").get_attribute("href")
-        assert href is not None and href.startswith("data:image/png;base64,")
+        href = image_run_shown(page, Run(digits_run), "single-file-image-run")
+        assert href.startswith("data:image/png;base64,")
         assert not errors
     finally:
         context.close()

@@ -13,6 +13,7 @@ import pytest
 
 from attentionviz.store.reader import Run
 from tests.e2e.conftest import OUTPUT, STATIC
+from tests.e2e.embedded import image_run_shown
 from tests.e2e.test_export import ink
 
 pytestmark = pytest.mark.browser
@@ -163,37 +164,12 @@ def test_widget_renders_a_run_syncs_traits_and_returns_the_selection(browser: An
 
 
 def test_widget_shows_an_image_runs_thumbnails_and_images(browser: Any, digits_run: Path) -> None:
-    import numpy as np
-    from PIL import Image
-
     import attentionviz as av
 
-    run = Run(digits_run)
     widget = av.Widget(digits_run, layer=1, head=2, projection="pca")
     context, page, errors = open_widget(browser, widget)
     try:
-        page.evaluate("window.__attentionviz.whenRendered()")
-        assert page.evaluate("window.__attentionviz.error") == ""
-        page.screenshot(path=str(OUTPUT / "widget-image-run.png"))
-        box = page.locator("[data-testid=canvas]").bounding_box()
-        shot = Image.open(OUTPUT / "widget-image-run.png").convert("RGB")
-        pixels = np.asarray(
-            shot.crop(
-                (int(box["x"]), int(box["y"]), int(box["x"] + box["width"]), int(box["y"] + box["height"]))
-            ),
-            dtype=np.int16,
-        )  # [h, w, 3]
-        neutral = np.abs(pixels - pixels.mean(axis=2, keepdims=True)).max(axis=2) < 12
-        assert (neutral & (pixels.mean(axis=2) < 90)).sum() > 1500, "the points are patch thumbnails"
-
-        start, _, _ = run.sequence_bounds(3)
-        xy = page.evaluate(f"window.__attentionviz.controller.screenOf({start + 5})")
-        page.evaluate("window.__attentionviz.renders.length = 0")
-        page.mouse.click(xy[0], xy[1])
-        page.wait_for_function("window.__attentionviz.renders.length > 0")
-        page.wait_for_function("document.querySelector('[data-testid=image-svg] image').getBBox().width > 0")
-        href = page.locator("[data-testid=image-svg] image").get_attribute("href")
-        assert href is not None and href.startswith("blob:")
+        assert image_run_shown(page, Run(digits_run), "widget-image-run").startswith("blob:")
         assert not errors
     finally:
         context.close()
