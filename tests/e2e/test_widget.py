@@ -137,6 +137,9 @@ def test_widget_renders_a_run_syncs_traits_and_returns_the_selection(browser: An
         page.evaluate("changes => window.__shim.update(changes)", {"head": widget.head})
         page.wait_for_function("window.__attentionviz.renders.length > 0")
         assert page.get_by_test_id("head-title").text_content() == "Layer 1 Head 3"
+        widget.height = 520
+        page.evaluate("changes => window.__shim.update(changes)", {"height": widget.height})
+        page.wait_for_function("document.querySelector('.avz-embed').getBoundingClientRect().height === 520")
 
         # arrow keys step through heads only inside the widget (a notebook moves between cells on them)
         page.evaluate("window.__keys = 0; document.addEventListener('keydown', () => window.__keys++)")

@@ -272,7 +272,7 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
     }
     if (changed) model.save_changes();
   };
-  const { controller, component, release } = mountApp(el, comm.transport, `${Number(model.get("height")) || 600}px`, {
+  const { controller, box, component, release } = mountApp(el, comm.transport, `${Number(model.get("height")) || 600}px`, {
     onUrl: pushTraits,
   });
   const onTrait = () => {
@@ -281,6 +281,8 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
     if (differs) void controller.set({ ...wanted, color: (wanted.color ?? app.color) as ColorMode }, { push: true });
   };
   for (const [trait] of SYNCED) model.on(`change:${trait}`, onTrait);
+  const onHeight = () => (box.style.height = `${Number(model.get("height")) || 600}px`);
+  model.on("change:height", onHeight);
   const stopWatching = watchSelection((current) => {
     if (!started) return;
     model.set("_selection", selectedTokens(current));
@@ -296,6 +298,7 @@ function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => v
     stopWatching();
     comm.close();
     for (const [trait] of SYNCED) model.off(`change:${trait}`, onTrait);
+    model.off("change:height", onHeight);
     controller.canvas?.deck.finalize();
     void unmount(component);
   };
