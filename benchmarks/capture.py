@@ -3,16 +3,19 @@
     python benchmarks/capture.py                 # MiniLM and SmolLM2 at 5k and 50k tokens
     python benchmarks/capture.py --models minilm --tokens 5000
 
-Each configuration runs in a fresh process (so peak RSS is its own). In one process it times the
-model's plain forward pass (its default SDPA attention, no capture) over exactly the batches the
-capture uses, then the whole capture (forward with the capture function, writing every layer's
-q, k, value norms and attention to the run folder), and reports tokens/s for both.
+Each configuration runs in a fresh process (so peak RSS is its own). In one process it alternates,
+`--rounds` times, the model's plain forward pass (its default SDPA attention, no capture) over
+exactly the batches the capture uses, and the whole capture (forward with the capture function,
+writing every layer's q, k, value norms and attention to a fresh run folder). It reports the best
+round of each (wall clock, and CPU seconds of the process), so that other work on a shared machine
+inflates both sides alike and the ratio stays meaningful.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -22,7 +25,7 @@ import time
 from pathlib import Path
 
 
-def measure(model_name: str, max_tokens: int) -> dict[str, float]:
+def measure(model_name: str, max_tokens: int, rounds: int) -> dict[str, float]:
     import torch
 
     from attentionviz.capture import loading
@@ -41,24 +44,39 @@ def measure(model_name: str, max_tokens: int) -> dict[str, float]:
     plan_seconds = time.perf_counter() - started
     n_tokens = int(work.lengths.sum())
 
-    def plain_pass() -> float:
-        begin = time.perf_counter()
+    def plain_pass() -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
         with torch.inference_mode():
             for members in work.batches:
                 batch = [work.sequences[i] for i in members]
                 loaded.model(**_forward_inputs(loaded, batch, members, None))
-        return time.perf_counter() - begin
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+    def capture_pass() -> tuple[float, float, float, int]:
+        out = Path(tempfile.mkdtemp(prefix="avbench-")) / "run"
+        marks: list[tuple[float, float]] = []
+        begin = time.perf_counter()
+        capture(
+            loaded,
+            corpus,
+            out,
+            options,
+            progress=lambda done, total: marks.append((time.perf_counter(), time.process_time())),
+        )
+        total = time.perf_counter() - begin
+        size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+        shutil.rmtree(out.parent)
+        # the first progress call comes after planning, the last once every write has landed
+        return marks[-1][0] - marks[0][0], marks[-1][1] - marks[0][1], total, size
 
     plain_pass()  # warm-up: allocator, kernels
-    forward_seconds = min(plain_pass() for _ in range(2))
-    out = Path(tempfile.mkdtemp(prefix="avbench-")) / "run"
-    marks: list[float] = []
-    begin = time.perf_counter()
-    capture(loaded, corpus, out, options, progress=lambda done, total: marks.append(time.perf_counter()))
-    total_seconds = time.perf_counter() - begin
-    loop_seconds = marks[-1] - marks[0]  # first progress call comes after planning
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    shutil.rmtree(out.parent)
+    plain, captured = [], []
+    for _ in range(rounds):
+        plain.append(plain_pass())
+        captured.append(capture_pass())
+    forward_seconds, forward_cpu = min(p[0] for p in plain), min(p[1] for p in plain)
+    loop_seconds, loop_cpu = min(c[0] for c in captured), min(c[1] for c in captured)
+    total_seconds, size = min(c[2] for c in captured), captured[0][3]
     return {
         "tokens": n_tokens,
         "batches": len(work.batches),
@@ -67,6 +85,7 @@ def measure(model_name: str, max_tokens: int) -> dict[str, float]:
         "capture_loop_tok_s": n_tokens / loop_seconds,
         "capture_total_tok_s": n_tokens / total_seconds,
         "overhead_loop": loop_seconds / forward_seconds - 1,
+        "overhead_cpu": loop_cpu / forward_cpu - 1,
         "run_mb": size / 1e6,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -78,22 +97,30 @@ def main() -> None:
     )
     parser.add_argument("--models", default="minilm,smollm2")
     parser.add_argument("--tokens", default="5000,50000")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating plain/capture rounds (best is kept)")
     parser.add_argument("--one", nargs=2, metavar=("MODEL", "TOKENS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one[0], int(args.one[1]))))
+        print(json.dumps(measure(args.one[0], int(args.one[1]), args.rounds)))
         return
-    header = f"{'model':8} {'tokens':>7} {'forward tok/s':>13} {'capture tok/s':>13} {'overhead':>8} {'with plan+verify':>16} {'run MB':>8} {'peak RSS MB':>11}"
+    header = (
+        f"{'model':8} {'tokens':>7} {'forward tok/s':>13} {'capture tok/s':>13} {'overhead':>8} {'(CPU s)':>8} "
+        f"{'with plan+verify':>16} {'run MB':>8} {'peak RSS MB':>11}"
+    )
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}; best of {args.rounds} rounds")
     print(header)
     for model in args.models.split(","):
         for tokens in args.tokens.split(","):
             result = subprocess.run(
-                [sys.executable, __file__, "--one", model, tokens], capture_output=True, text=True, check=True
+                [sys.executable, __file__, "--one", model, tokens, "--rounds", str(args.rounds)],
+                capture_output=True,
+                text=True,
+                check=True,
             )
             r = json.loads(result.stdout.strip().splitlines()[-1])
             print(
                 f"{model:8} {r['tokens']:>7} {r['forward_tok_s']:>13.0f} {r['capture_loop_tok_s']:>13.0f} "
-                f"{r['overhead_loop']:>+8.1%} {r['capture_total_tok_s']:>12.0f} tok/s {r['run_mb']:>8.0f} {r['peak_rss_mb']:>11.0f}",
+                f"{r['overhead_loop']:>+8.1%} {r['overhead_cpu']:>+8.1%} {r['capture_total_tok_s']:>12.0f} tok/s {r['run_mb']:>8.0f} {r['peak_rss_mb']:>11.0f}",
                 flush=True,
             )
 

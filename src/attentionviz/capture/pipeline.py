@@ -42,11 +42,20 @@ from attentionviz.options import BuildOptions
 from attentionviz.store import names
 from attentionviz.store.manifest import LayerInfo, Manifest, load_manifest
 from attentionviz.store.tables import SEQUENCE_SCHEMA, TOKEN_SCHEMA, write_table
-from attentionviz.store.writer import CaptureWriter, Slot, array_shapes, publish
+from attentionviz.store.writer import CaptureWriter, array_shapes, publish
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (tokens done, tokens total)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one sequence goes: its first token row, its length and its attention offset."""
+
+    token_start: int
+    length: int
+    attn_offset: int
 
 
 @dataclass
@@ -112,18 +121,27 @@ def plan(loaded: LoadedModel, corpus: Any, facts: ModelFacts, options: BuildOpti
             f"no sequence of {corpus.info.source} fits the budget (--max-tokens {options.max_tokens}); "
             "raise --max-tokens or lower --max-length"
         )
-    seq_lengths = np.asarray(
+    lengths = np.asarray(
         [s.length if isinstance(s, ImageSequence) else len(s.input_ids) for s in selected], dtype=np.int64
     )
-    starts = np.concatenate([[0], np.cumsum(seq_lengths)[:-1]])
-    offsets = np.concatenate([[0], np.cumsum(seq_lengths**2)[:-1]])
-    slots = [Slot(int(a), int(n), int(o)) for a, n, o in zip(starts, seq_lengths, offsets, strict=True)]
-    batches = plan_batches(
-        seq_lengths,
+    grouped = plan_batches(
+        lengths,
         batch_tokens=options.batch_tokens,
         max_batch=options.max_batch,
         attention_budget=options.attention_budget,
     )
+    # Sequences are numbered in batch order, so each batch is one contiguous range of token rows
+    # and attention entries (one write per head); `document`/`window` keep the corpus position.
+    order = [index for batch in grouped for index in batch]
+    selected = [selected[i] for i in order]  # type: ignore[assignment]
+    seq_lengths = lengths[order]
+    starts = np.concatenate([[0], np.cumsum(seq_lengths)[:-1]])
+    offsets = np.concatenate([[0], np.cumsum(seq_lengths**2)[:-1]])
+    slots = [Slot(int(a), int(n), int(o)) for a, n, o in zip(starts, seq_lengths, offsets, strict=True)]
+    batches, first = [], 0
+    for batch in grouped:
+        batches.append(list(range(first, first + len(batch))))
+        first += len(batch)
     identity = _digest(
         {
             "model": loaded.info.fingerprint or loaded.info.id,
@@ -363,16 +381,36 @@ def capture(
 
 
 def _write_layer(writer: CaptureWriter, layer: int, call: rec.LayerCall, slots: list[Slot]) -> None:
-    arrays: list[tuple[str, Any]] = [
-        ("q", call.q),
-        ("k", call.k),
-        ("v_norm", call.v_norm),
-        ("attention", call.weights),
+    """Pack one layer's padded batch into its contiguous rows: one block per array."""
+    import torch
+
+    lengths = torch.tensor([slot.length for slot in slots])
+    size = call.q.shape[2]
+    valid = torch.arange(size)[None, :] < lengths[:, None]  # [B, S]
+    pairs = valid[:, :, None] & valid[:, None, :]  # [B, S, S]
+    token_start, attn_start = slots[0].token_start, slots[0].attn_offset
+
+    def pack(tensor: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+        """[B, heads, S, ...] -> [heads, real entries of the batch, ...] in batch order."""
+        per_head = tensor.transpose(0, 1).flatten(1, mask.dim())  # [heads, B*S(*S), ...]
+        if bool(mask.all()):  # no padding (images, equal lengths)
+            return per_head.contiguous().numpy()
+        # index_select with a flat index is several times faster than boolean-mask indexing
+        return per_head.index_select(1, mask.reshape(-1).nonzero().squeeze(1)).numpy()
+
+    blocks: list[tuple[str, torch.Tensor, torch.Tensor, int]] = [
+        ("q", call.q, valid, token_start),
+        ("k", call.k, valid, token_start),
+        ("v_norm", call.v_norm, valid, token_start),
+        ("attention", call.weights, pairs, attn_start),
     ]
     if call.q_pre_rope is not None and call.k_pre_rope is not None:
-        arrays += [("q_pre_rope", call.q_pre_rope), ("k_pre_rope", call.k_pre_rope)]
-    for kind, tensor in arrays:
-        writer.write(names.array_name(layer, kind), tensor.numpy(), slots)
+        blocks += [
+            ("q_pre_rope", call.q_pre_rope, valid, token_start),
+            ("k_pre_rope", call.k_pre_rope, valid, token_start),
+        ]
+    for kind, tensor, mask, start in blocks:
+        writer.write_block(names.array_name(layer, kind), pack(tensor, mask), start)
 
 
 def _write_tables(staging: Path, work: Plan, loaded: LoadedModel, facts: ModelFacts) -> None:

@@ -1,10 +1,15 @@
 """Write a run folder: resumable, atomic, memory-bounded.
 
-A build writes into `RUN.partial/`: the token tables first (atomically), then preallocated
-memory-mapped arrays that are filled batch by batch, with the finished batch ids recorded in
-`build-state.json` after each batch. A killed build resumes from that record (re-writing a batch
-is idempotent). When every batch is done, checksums and the manifest are written and the folder is
-renamed to `RUN`, so a reader never sees a half-written run.
+A build writes into `RUN.partial/`: the token tables first (atomically), then preallocated `.npy`
+arrays that are filled batch by batch, with the finished batch ids recorded in `build-state.json`
+after each batch. A killed build resumes from that record (re-writing a batch is idempotent). When
+every batch is done, checksums and the manifest are written and the folder is renamed to `RUN`, so
+a reader never sees a half-written run.
+
+The arrays are head-major ([heads, tokens, ...]) for the readers, and the capture numbers its
+sequences in batch order, so one batch of one head is one contiguous byte range: each is written
+with a single `pwrite`. Nothing is memory-mapped while writing, so the build's resident memory is
+its batch, not the run (the written pages are the kernel's page cache).
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +30,7 @@ from attentionviz.store.manifest import Manifest, save_manifest
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Slot:
-    """Where one sequence of a batch goes: its token rows and its attention offset."""
-
-    token_start: int
-    length: int
-    attn_offset: int
+DTYPE = np.dtype("<f4")
 
 
 def array_shapes(
@@ -59,6 +56,63 @@ def array_shapes(
     return shapes
 
 
+class _ArrayFile:
+    """One preallocated `.npy` file written by offset: [heads, length, *row] float32."""
+
+    def __init__(self, path: Path, shape: tuple[int, ...], *, reuse: bool) -> None:
+        self.path = path
+        self.shape = shape
+        self.reused = reuse and path.exists() and _npy_shape(path) == shape
+        if not self.reused:
+            _create_npy(path, shape)
+        self.fd = os.open(path, os.O_RDWR)
+        with path.open("rb") as handle:
+            np.lib.format.read_magic(handle)
+            np.lib.format.read_array_header_1_0(handle)
+            self.data_offset = handle.tell()
+        self.row_bytes = int(np.prod(shape[2:], dtype=np.int64)) * DTYPE.itemsize
+
+    def write_block(self, block: np.ndarray, start: int) -> None:
+        """Write `block` [heads, n, *row] at rows start..start+n of every head."""
+        if block.shape[0] != self.shape[0] or block.shape[2:] != self.shape[2:]:
+            raise ValueError(f"block {block.shape} does not fit {self.path.name} {self.shape}")
+        if start < 0 or start + block.shape[1] > self.shape[1]:
+            raise ValueError(f"rows {start}..{start + block.shape[1]} outside {self.path.name} {self.shape}")
+        block = np.ascontiguousarray(block, dtype=DTYPE)
+        for head in range(block.shape[0]):
+            offset = self.data_offset + (head * self.shape[1] + start) * self.row_bytes
+            data = memoryview(block[head]).cast("B")
+            while data:
+                written = os.pwrite(self.fd, data, offset)
+                data, offset = data[written:], offset + written
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _npy_shape(path: Path) -> tuple[int, ...] | None:
+    try:
+        with path.open("rb") as handle:
+            np.lib.format.read_magic(handle)
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+    except (OSError, ValueError):
+        return None
+    if fortran or np.dtype(dtype) != DTYPE:
+        return None
+    return tuple(shape)
+
+
+def _create_npy(path: Path, shape: tuple[int, ...]) -> None:
+    """A version 1.0 `.npy` header followed by a sparse, zero-filled body of the full size."""
+    with path.open("wb") as handle:
+        np.lib.format.write_array_header_1_0(
+            handle, {"descr": DTYPE.str, "fortran_order": False, "shape": shape}
+        )
+        handle.truncate(handle.tell() + int(np.prod(shape, dtype=np.int64)) * DTYPE.itemsize)
+
+
 class CaptureWriter:
     """Preallocated arrays in a staging folder, filled batch by batch."""
 
@@ -70,38 +124,26 @@ class CaptureWriter:
         self.done: set[int] = set()
         state = read_json(self.state_path) if self.state_path.exists() else {}
         resume = isinstance(state, dict) and state.get("key") == state_key
-        if resume:
-            self.done = set(state["done"])
-        self.arrays: dict[str, np.ndarray] = {}
         (staging / names.CAPTURE_DIR).mkdir(parents=True, exist_ok=True)
-        for name, shape in shapes.items():
-            path = names.array_path(staging, name)
-            existing = resume and path.exists()
-            if existing:
-                array = np.lib.format.open_memmap(path, mode="r+")
-                existing = array.shape == shape and array.dtype == np.float32
-            if not existing:
-                array = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
-                resume = False  # a recreated array holds none of the recorded batches
-            self.arrays[name] = array
-        if not resume:
-            self.done = set()
+        self.files = {
+            name: _ArrayFile(names.array_path(staging, name), shape, reuse=resume)
+            for name, shape in shapes.items()
+        }
+        if resume and all(f.reused for f in self.files.values()):
+            self.done = set(state["done"])
+        else:  # a recreated array holds none of the recorded batches
             self._save_state()
 
-    def write(self, name: str, data: np.ndarray, slots: list[Slot]) -> None:
-        """Copy one layer's batch into place. `data` is [B, heads, S, ...] (attention: [B, heads, S, S])."""
-        target = self.arrays[name]
-        is_attention = name.endswith(".attention")
-        for row, slot in enumerate(slots):
-            n = slot.length
-            if is_attention:
-                flat = data[row, :, :n, :n].reshape(data.shape[1], n * n)  # [heads, n*n]
-                target[:, slot.attn_offset : slot.attn_offset + n * n] = flat
-            else:
-                target[:, slot.token_start : slot.token_start + n] = data[row, :, :n]
+    def write_block(self, name: str, block: np.ndarray, start: int) -> None:
+        """Copy one layer's batch into place: `block` is [heads, n, ...] for rows start..start+n.
+
+        Token arrays are indexed by global token, attention arrays by offset in the flattened
+        per-sequence [n, n] matrices.
+        """
+        self.files[name].write_block(block, start)
 
     def mark_done(self, batch: int) -> None:
-        """Record a finished batch (its data is already in the shared file mappings)."""
+        """Record a finished batch (its data is already in the files, i.e. in the page cache)."""
         self.done.add(batch)
         self._save_state()
 
@@ -109,21 +151,15 @@ class CaptureWriter:
         write_json(self.state_path, {"key": self.state_key, "done": sorted(self.done)})
 
     def checksums(self) -> dict[str, dict[str, Any]]:
-        """Flush every array and describe it (shape, dtype, sha256 of the file) for the manifest."""
-        described = {}
-        for name, array in self.arrays.items():
-            array.flush()  # type: ignore[attr-defined]
-            described[name] = {
-                "shape": list(array.shape),
-                "dtype": "float32",
-                "sha256": sha256_file(names.array_path(self.staging, name)),
-            }
-        return described
+        """Describe every array (shape, dtype, sha256 of the file) for the manifest."""
+        return {
+            name: {"shape": list(f.shape), "dtype": "float32", "sha256": sha256_file(f.path)}
+            for name, f in self.files.items()
+        }
 
     def close(self) -> None:
-        for array in self.arrays.values():
-            array.flush()  # type: ignore[attr-defined]
-        self.arrays = {}
+        for f in self.files.values():
+            f.close()
 
 
 def publish(staging: Path, run_dir: Path, manifest: Manifest) -> None:
