@@ -41,6 +41,22 @@ def test_sequence_attention_is_the_stored_attention_exactly(client: TestClient, 
         assert (meta["token_start"], meta["n_tokens"]) == (start, length)
 
 
+def test_quantized_sequence_attention_is_within_its_bound_and_half_the_size(run: Run) -> None:
+    from attentionviz.server.attention import QUANTIZED_ATTENTION_ERROR, sequence_attention_frame
+
+    head = run.head(1, 0)
+    seq = int(run.sequences["n_tokens"].to_numpy().argmax())  # the longest: the header counts least
+    exact = sequence_attention_frame(head, seq)
+    small = sequence_attention_frame(head, seq, quantized=True)
+    meta, arrays = decode(small)
+    expected = head.attention(seq)
+    assert meta["n_tokens"] == len(expected)
+    values = arrays["attention"].reshape(expected.shape)  # [len * len, 1] -> [len, len]
+    assert np.abs(values - expected).max() <= QUANTIZED_ATTENTION_ERROR + 1e-7
+    assert QUANTIZED_ATTENTION_ERROR < 1e-5
+    assert len(small) < 0.6 * len(exact)
+
+
 def test_aggregate_averages_each_position_pair_over_sequences_that_have_it(
     client: TestClient, run: Run
 ) -> None:

@@ -26,13 +26,24 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def sequence_attention_frame(head: Head, seq: int) -> bytes:
-    """The model's own attention for sequence `seq` (rows: queries), float32 without quantisation."""
+def sequence_attention_frame(head: Head, seq: int, *, quantized: bool = False) -> bytes:
+    """The model's own attention for sequence `seq` (rows: queries), float32 without quantisation.
+
+    `quantized`: uint16 over [0, 1] instead, flattened to [len * len, 1] (one pair of bounds), within
+    QUANTIZED_ATTENTION_ERROR of it at half the size: what a static export writes.
+    """
     start, length, _ = head.run.sequence_bounds(seq)
     attention = np.asarray(head.attention(seq), dtype=np.float32)  # [len, len]
     frame = Frame(meta={"name": head.name, "sequence": seq, "token_start": start, "n_tokens": length})
-    frame.add("attention", attention)
+    if quantized:
+        flat = attention.reshape(-1, 1)  # [len * len, 1]
+        frame.add_quantized("attention", flat, bounds=np.array([[0.0, 1.0]]))
+    else:
+        frame.add("attention", attention)
     return frame.encode()
+
+
+QUANTIZED_ATTENTION_ERROR = 0.5 / 65535  # the largest error of a quantised attention weight
 
 
 def value_norms_frame(head: Head, seq: int) -> bytes:
