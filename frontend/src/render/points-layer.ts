@@ -137,7 +137,10 @@ export class PointsLayer extends Layer<PointsLayerProps> {
     const model = this.state.model;
     if (!model) return;
     const { viewport } = this.context;
-    const ratio = typeof window === "undefined" ? 1 : window.devicePixelRatio || 1;
+    // device pixels per CSS pixel of the buffer drawn into (a PNG export draws at 2x or 4x)
+    const [bufferWidth] = this.context.device.getDefaultCanvasContext().getDrawingBufferSize();
+    const [cssWidth] = this.context.device.getDefaultCanvasContext().getCSSSize();
+    const ratio = cssWidth > 0 && bufferWidth > 0 ? bufferWidth / cssWidth : window.devicePixelRatio || 1;
     model.shaderInputs.setProps({
       avzPoints: {
         viewProjection: viewport.viewProjectionMatrix as number[],
