@@ -84,3 +84,29 @@ def test_the_head_panel_shows_fidelity_one_line_per_layout(app: Any, minilm_run:
         assert cells[1] == f"{rho:.2f}".replace("-", "−") and cells[2] == f"{round(100 * knn)}%", cells
     assert table.locator("tr.current").get_attribute("data-layout") == "tsne.2d"
     assert "Spearman" in app.page.get_by_test_id("head-panel").text_content()
+
+
+def test_zooming_in_gives_the_cells_in_view_more_points(app: Any) -> None:
+    app.open(f"run=synthetic&budget={BUDGET}")
+    drawn = int(re.match(r"\s*([\d,]+) of", app.page.get_by_test_id("lod-note").text_content())[1])
+    cell = next(
+        c for c in app.page.evaluate("window.__attentionviz.cells()") if (c["layer"], c["head"]) == (1, 1)
+    )
+    app.page.mouse.move(cell["x"] + cell["width"] / 2, cell["y"] + cell["height"] / 2)
+    event = app.act(lambda: app.page.mouse.wheel(0, -300))  # zoom in, not yet into the head
+    assert event["view"] == "matrix"
+    in_view = re.search(
+        r"\(([\d,]+) in the cells in view\)", app.page.get_by_test_id("lod-note").text_content()
+    )
+    assert in_view and int(in_view[1].replace(",", "")) > drawn
+    image = app.screenshot("matrix-lod-zoomed")
+    cell = next(
+        c for c in app.page.evaluate("window.__attentionviz.cells()") if (c["layer"], c["head"]) == (1, 1)
+    )
+    pixels = np.asarray(
+        image.crop((cell["x"], cell["y"], cell["x"] + cell["width"], cell["y"] + cell["height"]))
+    )
+    assert (
+        np.abs(pixels.astype(np.int16) - np.median(pixels.reshape(-1, 3), axis=0)).max(axis=2) > 40
+    ).sum() > 300
+    assert not app.errors

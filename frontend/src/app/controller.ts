@@ -266,7 +266,7 @@ export class Controller {
     }
     const matrix = this.matrix;
     this.overlay?.setMatrix(data.layers, data.heads, (l, h) => !data.has(l, h, key));
-    app.lod = matrix.lod ? { perCell: matrix.perCell, points: matrix.perCell * data.layers * data.heads } : null;
+    app.lod = matrix.lod ? { perCell: matrix.perCell, points: matrix.perCell * data.layers * data.heads, inView: 0 } : null;
     app.headInfo = null;
     if (canvas.is3d) canvas.setMode("2d", this.matrixCamera());
     else if (!keepCamera) canvas.moveTo(this.matrixCamera(), animate ? TRANSITION_MS : 0);
@@ -502,9 +502,14 @@ export class Controller {
     clearTimeout(this.refineTimer);
     this.refineTimer = setTimeout(() => {
       if (matrix !== this.matrix || app.view !== "matrix") return;
+      const generation = this.beginRender(); // a render event once the cells in view have their points
       const more = matrix.refine(view);
+      if (app.lod) app.lod = { ...app.lod, inView: matrix.inView };
       this.redraw();
-      more.then((arrived) => arrived && matrix === this.matrix && app.view === "matrix" && this.redraw(), (error) => this.fail(error));
+      more.then((arrived) => {
+        if (arrived && matrix === this.matrix && app.view === "matrix") this.redraw();
+        return this.finishRender(generation);
+      }, (error) => this.fail(error));
     }, 150);
   }
 

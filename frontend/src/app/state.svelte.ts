@@ -32,7 +32,8 @@ export interface AppState extends UrlState {
   searchInfo: SearchInfo | null;
   tooltip: Tooltip | null;
   legend: LegendSpec | null;
-  lod: { perCell: number; points: number } | null;
+  /** Matrix View level of detail: rows per cell, in all, and per cell in view once zoomed in (0: none) */
+  lod: { perCell: number; points: number; inView: number } | null;
   rendered: boolean;
 }
 

@@ -62,9 +62,6 @@ export class MatrixView {
   readonly perCell: number;
   /** rows per cell in the preview paint */
   readonly preview: number;
-  /** performance.now() when every cell had its preview, and when every cell had its full share */
-  previewAt = 0;
-  completeAt = 0;
   private heads = new Map<number, HeadRows>();
   private rows: { version: number; built: number; data: Binary | null }[];
   private colorKey = "";
@@ -108,11 +105,6 @@ export class MatrixView {
     return done;
   }
 
-  /** Whether search hits outside the LOD sample are drawn (false: too many hits to fetch them all). */
-  get exactHits(): boolean {
-    return this.hitsExact;
-  }
-
   /**
    * Fetch every head's rows a layer at a time: the preview for the whole grid first, then the
    * rest of each cell's share, the norms when colouring by norm, and the search hits.
@@ -131,11 +123,9 @@ export class MatrixView {
     }
     await this.fetchRows(byLayer, this.preview, onProgress, signal);
     if (signal.aborted) return;
-    this.previewAt ||= performance.now();
     onPreview?.();
     await this.fetchRows(byLayer, this.perCell, onProgress, signal);
     if (signal.aborted) return;
-    this.completeAt ||= performance.now();
     for (const [layer, heads] of byLayer) {
       for (const h of heads) {
         const rows = this.heads.get(layer * this.data.heads + h)!;
@@ -304,6 +294,11 @@ export class MatrixView {
       throw error;
     }
     return !refining.signal.aborted;
+  }
+
+  /** Rows drawn per cell in view when zoomed in beyond the grid's LOD share (0: not zoomed in). */
+  get inView(): number {
+    return Math.max(0, ...this.zoomed.values());
   }
 
   /** Back to the whole grid at its LOD share (the camera is moving to fit it). */
