@@ -82,3 +82,43 @@ def test_clicking_a_point_shows_its_sentence_and_hiding_a_key_changes_the_lines(
     app.act(lambda: app.page.get_by_test_id("selection-clear").click())
     assert not app.page.get_by_test_id("sentence-view").is_visible()
     assert not app.errors
+
+
+@pytest.mark.parametrize(("name", "width", "height"), [("wide", 1280, 800), ("narrow", 820, 760)])
+def test_the_sentence_view_sits_beside_or_below_the_scatterplot_not_over_it(
+    browser: Any, server: str, minilm_run: Path, name: str, width: int, height: int
+) -> None:
+    from tests.e2e.conftest import App
+
+    run = Run(minilm_run)
+    start, length, _ = run.sequence_bounds(SEQUENCE)
+    context = browser.new_context(viewport={"width": width, "height": height})
+    app = App(context.new_page(), server)
+    try:
+        app.open(f"run=minilm&view=single&layer={LAYER}&head={HEAD}&projection=pca&labels=0")
+        click_token(app, start + 2)
+        image = app.screenshot(f"sentence-layout-{name}")
+        panel = app.page.get_by_test_id("sentence-view").bounding_box()
+        x0, y0, x1, y1 = app.canvas_box()
+        if name == "wide":
+            assert panel["x"] >= x1 - 1 and panel["height"] > 0.8 * (y1 - y0), (
+                "the panel is beside the scatterplot"
+            )
+        else:
+            assert panel["y"] >= y1 - 1 and panel["width"] > 0.9 * (x1 - x0), (
+                "the panel is below the scatterplot"
+            )
+        assert min(x1 - x0, y1 - y0) > 250
+        # every token of the selected sentence, query and key, is drawn inside the (uncovered) canvas
+        for row in [
+            *range(start, start + length),
+            *range(run.info.n_tokens + start, run.info.n_tokens + start + length),
+        ]:
+            x, y = app.page.evaluate(f"window.__attentionviz.controller.screenOf({row})")
+            assert x0 <= x <= x1 and y0 <= y <= y1, f"row {row} lies outside the scatterplot"
+        pixels = np.asarray(image.crop((x0, y0, x1, y1)), dtype=np.int16)
+        assert (np.abs(pixels - np.median(pixels.reshape(-1, 3), axis=0)).max(axis=2) > 40).sum() > 500
+        assert app.page.locator("[data-testid=sentence-graph] line").count() > 0
+        assert not app.errors
+    finally:
+        context.close()
