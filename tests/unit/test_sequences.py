@@ -71,3 +71,12 @@ def test_batches_respect_token_and_attention_budgets_and_cover_everything() -> N
         longest = max(lengths[i] for i in batch)
         assert len(batch) <= 16
         assert len(batch) == 1 or (len(batch) * longest <= 256 and len(batch) * longest**2 <= 4000)
+
+
+def test_batches_taken_in_a_given_order_still_respect_the_budgets() -> None:
+    lengths = np.array([10, 40, 40, 12, 5, 40, 7])
+    order_by = np.array([10, 40, 40, 40, 5, 40, 7])  # sequence 3 is the last window of the text 1..3
+    batches = plan_batches(lengths, batch_tokens=80, max_batch=8, attention_budget=10**6, order_by=order_by)
+    flat = [i for batch in batches for i in batch]
+    assert flat == [4, 6, 0, 1, 2, 3, 5], "ascending order_by, ties in their own order"
+    assert all(len(b) * max(int(lengths[i]) for i in b) <= 80 for b in batches)

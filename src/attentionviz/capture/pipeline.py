@@ -28,11 +28,11 @@ from attentionviz.capture import recorder as rec
 from attentionviz.capture.architectures import TABLE_PATH, family_for
 from attentionviz.capture.loading import LoadedModel
 from attentionviz.capture.model_facts import ModelFacts, model_facts
+from attentionviz.capture.sampling import sample_text
 from attentionviz.capture.sequences import (
     ImageSequence,
     TextSequence,
     iter_image_sequences,
-    iter_text_sequences,
     plan_batches,
     sample,
 )
@@ -100,22 +100,14 @@ def plan(loaded: LoadedModel, corpus: Any, facts: ModelFacts, options: BuildOpti
             if options.max_length is None
             else min(options.max_length, facts.context_length)
         )
-        keys = []
-        length_list = []
-        for seq in iter_text_sequences(corpus, loaded.tokenizer, limit=limit):
-            keys.append(seq.key)
-            length_list.append(len(seq.input_ids))
-        lengths = np.asarray(length_list, dtype=np.int64)
-        wanted = set(
-            sample(
-                keys,
-                lengths,
-                max_tokens=options.max_tokens,
-                max_sequences=options.max_sequences,
-                seed=options.seed,
-            )
+        selected = sample_text(
+            corpus,
+            loaded.tokenizer,
+            limit=limit,
+            max_tokens=options.max_tokens,
+            max_sequences=options.max_sequences,
+            seed=options.seed,
         )
-        selected = list(iter_text_sequences(corpus, loaded.tokenizer, limit=limit, wanted=wanted))
     if not selected:
         raise CorpusError(
             f"no sequence of {corpus.info.source} fits the budget (--max-tokens {options.max_tokens}); "
@@ -124,11 +116,16 @@ def plan(loaded: LoadedModel, corpus: Any, facts: ModelFacts, options: BuildOpti
     lengths = np.asarray(
         [s.length if isinstance(s, ImageSequence) else len(s.input_ids) for s in selected], dtype=np.int64
     )
+    # The windows of one long text sort together (as long as its longest), so they stay in order.
+    items = np.asarray([s.key.item for s in selected])
+    longest_of_item = np.zeros(int(items.max()) + 1, dtype=np.int64)
+    np.maximum.at(longest_of_item, items, lengths)
     grouped = plan_batches(
         lengths,
         batch_tokens=options.batch_tokens,
         max_batch=options.max_batch,
         attention_budget=options.attention_budget,
+        order_by=longest_of_item[items],
     )
     # Sequences are numbered in batch order, so each batch is one contiguous range of token rows
     # and attention entries (one write per head); `document`/`window` keep the corpus position.

@@ -2,8 +2,8 @@
 
 A text longer than the model's context is split into windows (each keeps the model's own special
 tokens, e.g. [CLS] ... [SEP]); every window is a sequence of its own and records its window index.
-Nothing is silently cut. Sampling (`max_tokens`, `max_sequences`, `seed`) picks whole sequences from
-a seeded permutation, then keeps them in corpus order.
+Nothing is silently cut. Sampling picks whole sequences from a seeded permutation (`sample` for
+images; text in `capture/sampling.py`, which tokenizes only what it samples).
 """
 
 from __future__ import annotations
@@ -103,23 +103,18 @@ def encode(tokenizer: Any, texts: list[str]) -> list[dict[str, Any]]:
 
 
 def iter_text_sequences(
-    corpus: Iterable[Any], tokenizer: Any, *, limit: int, wanted: set[SequenceKey] | None = None
+    corpus: Iterable[Any], tokenizer: Any, *, limit: int, items: set[int] | None = None
 ) -> Iterator[TextSequence]:
-    """Tokenize corpus items in batches and yield their windows (only `wanted` ones when given)."""
-    wanted_items = None if wanted is None else {key.item for key in wanted}
-    numbered = (
-        (ordinal, item)
-        for ordinal, item in enumerate(corpus)
-        if wanted_items is None or ordinal in wanted_items
-    )
+    """Tokenize corpus items in batches and yield their windows (only those of `items` when given)."""
+    numbered = ((ordinal, item) for ordinal, item in enumerate(corpus) if items is None or ordinal in items)
     for chunk in _batched(numbered, TOKENIZE_BATCH):
         for (ordinal, item), encoding in zip(
             chunk, encode(tokenizer, [item.text for _, item in chunk]), strict=True
         ):
             for window, (ids, offsets, special) in enumerate(text_windows(encoding, limit)):
-                key = SequenceKey(ordinal, window)
-                if wanted is None or key in wanted:
-                    yield TextSequence(key, item.document, item.source, item.text, ids, offsets, special)
+                yield TextSequence(
+                    SequenceKey(ordinal, window), item.document, item.source, item.text, ids, offsets, special
+                )
 
 
 def iter_image_sequences(corpus: Iterable[Any], *, length: int) -> Iterator[ImageSequence]:
@@ -155,27 +150,35 @@ def sample(
 
 
 def plan_batches(
-    lengths: np.ndarray, *, batch_tokens: int, max_batch: int, attention_budget: int
+    lengths: np.ndarray,
+    *,
+    batch_tokens: int,
+    max_batch: int,
+    attention_budget: int,
+    order_by: np.ndarray | None = None,
 ) -> list[list[int]]:
     """Group sequence indices of similar length so padding and the [B, H, S, S] weights stay bounded.
 
-    `attention_budget` caps B * S * S (attention entries per head) in one batch.
+    Sequences are taken in ascending `order_by` (default: their length; stable, so ties keep their
+    order). `attention_budget` caps B * S * S (attention entries per head) in one batch.
     """
-    order = np.argsort(lengths, kind="stable")
+    order = np.argsort(lengths if order_by is None else order_by, kind="stable")
     batches: list[list[int]] = []
     current: list[int] = []
+    longest = 0
     for index in order:
-        longest = int(lengths[index])  # ascending order: the newest is the longest
         size = len(current) + 1
+        candidate = max(longest, int(lengths[index]))
         fits = (
             size <= max_batch
-            and size * longest <= batch_tokens
-            and size * longest * longest <= attention_budget
+            and size * candidate <= batch_tokens
+            and size * candidate * candidate <= attention_budget
         )
         if current and not fits:
             batches.append(current)
-            current = []
+            current, candidate = [], int(lengths[index])
         current.append(int(index))
+        longest = candidate
     if current:
         batches.append(current)
     return batches
