@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -124,6 +125,8 @@ def create_app(runs: Sequence[str | Path] | RunRegistry, *, static_dir: Path | N
     )
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     app.state.registry = registry
+    # the first page load reads the token table: import the table libraries now, not in its request
+    threading.Thread(target=_import_tables, name="attentionviz-warm", daemon=True).start()
 
     @app.exception_handler(RunNotFound)
     async def _not_found(request: Request, exc: RunNotFound) -> JSONResponse:
@@ -351,6 +354,11 @@ def create_app(runs: Sequence[str | Path] | RunRegistry, *, static_dir: Path | N
 
     _mount_frontend(app, static_dir)
     return app
+
+
+def _import_tables() -> None:
+    import pandas  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
 
 
 def _mount_frontend(app: FastAPI, static_dir: Path | None) -> None:
