@@ -140,6 +140,8 @@ TRAVERSAL = [
     "/api/runs/linked/tokens",
     "/api/runs/linked/layers.0.heads.0/pca.2d",
     "/api/runs/linked/layers.0.heads.1",
+    "/api/runs/linked/layers.0/pca.2d",  # the per-layer route reads head 0's linked layout too
+    "/api/runs/run/layers.0/..%2f..%2fsecret.txt",
     "/static/../secret.txt",
     "/%00/secret.txt",
 ]
@@ -158,6 +160,7 @@ def test_the_probes_would_see_the_files_that_are_allowed(live: tuple[str, int]) 
     assert get(live, "/assets/app.js")[0] == 200
     assert get(live, "/api/runs/run/tokens")[0] == 200
     assert get(live, "/api/runs/linked/layers.0.heads.1/pca.2d")[0] == 200
+    assert get(live, "/api/runs/linked/layers.0/pca.2d?heads=1")[0] == 200
 
 
 def test_no_cors_by_default(client: TestClient) -> None:
