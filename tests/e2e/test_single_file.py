@@ -9,7 +9,6 @@ import pytest
 from click.testing import CliRunner
 
 from attentionviz.cli import main
-from attentionviz.errors import AttentionVizError
 from attentionviz.single_file import export_single_file
 from attentionviz.store.reader import Run
 from tests.e2e.conftest import OUTPUT
@@ -78,13 +77,6 @@ def test_single_file_shows_the_matrix_single_and_sentence_views_from_disk(
         assert not errors
     finally:
         context.close()
-
-
-def test_single_file_refuses_a_run_above_the_limit(minilm_run: Path, tmp_path: Path) -> None:
-    with pytest.raises(AttentionVizError, match="--layers/--heads") as caught:
-        export_single_file(minilm_run, tmp_path / "big.html", limit=10_000)
-    assert "\n" not in str(caught.value)
-    assert not (tmp_path / "big.html").exists()
 
 
 def test_single_file_of_an_image_run_shows_thumbnails_and_images(
