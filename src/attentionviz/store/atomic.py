@@ -14,15 +14,16 @@ import numpy as np
 
 
 @contextlib.contextmanager
-def atomic_open(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
-    """Write to a temporary file beside `path`, fsync it, then rename it onto `path`."""
+def atomic_open(path: Path, mode: str = "wb", *, durable: bool = True) -> Iterator[IO[Any]]:
+    """Write to a temporary file beside `path`, fsync it (when `durable`), then rename it onto `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -30,8 +31,8 @@ def atomic_open(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
         raise
 
 
-def write_json(path: Path, data: Any) -> None:
-    with atomic_open(path, "w") as handle:
+def write_json(path: Path, data: Any, *, durable: bool = True) -> None:
+    with atomic_open(path, "w", durable=durable) as handle:
         json.dump(data, handle, indent=2, sort_keys=True, allow_nan=False)
         handle.write("\n")
 

@@ -148,10 +148,14 @@ class CaptureWriter:
         self._save_state()
 
     def _save_state(self) -> None:
-        write_json(self.state_path, {"key": self.state_key, "done": sorted(self.done)})
+        # Not fsynced: it guards against an interrupted process (whose writes the page cache keeps),
+        # and syncing it without syncing the arrays first would not make it safe against power loss.
+        write_json(self.state_path, {"key": self.state_key, "done": sorted(self.done)}, durable=False)
 
     def checksums(self) -> dict[str, dict[str, Any]]:
-        """Describe every array (shape, dtype, sha256 of the file) for the manifest."""
+        """Make every array durable, then describe it (shape, dtype, sha256 of the file) for the manifest."""
+        for f in self.files.values():
+            os.fdatasync(f.fd)  # the manifest, written after this, must never describe data still in memory
         return {
             name: {"shape": list(f.shape), "dtype": "float32", "sha256": sha256_file(f.path)}
             for name, f in self.files.items()
