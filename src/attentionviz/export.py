@@ -157,7 +157,7 @@ def _layout_filter(layouts: Iterable[str] | None) -> Callable[[str], bool]:
 
 
 def _attention(run: Run, head: Head, folder: Path, writer: _Writer) -> None:
-    """The Sentence and Image Views' frames: each sequence's attention and value norms, and the aggregate."""
+    """The Sentence and Image Views' frames: each sequence's attention (value norms inside), the aggregate."""
     from attentionviz.server import attention
 
     try:
@@ -166,7 +166,6 @@ def _attention(run: Run, head: Head, folder: Path, writer: _Writer) -> None:
             # uint16: half the size, within 1e-5 of the model's attention
             frame = attention.sequence_attention_frame(head, seq, quantized=True)
             writer.bytes(folder / "attention" / str(seq), frame)
-            writer.bytes(folder / "value-norms" / str(seq), attention.value_norms_frame(head, seq))
     except AttentionVizError as exc:  # a run captured without attention: the other views still work
         log.info("no attention exported for %s: %s", head.name, exc)
 

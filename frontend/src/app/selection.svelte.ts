@@ -66,11 +66,12 @@ export async function loadSelection(data: RunData, layer: number, head: number, 
   const sequence = data.tokens.sequence[token];
   const tokenStart = data.sequences.tokenStart[sequence];
   const n = data.sequences.nTokens[sequence];
-  const [matrix, aggregate, valueNorms] = await Promise.all([
+  const [matrix, aggregate] = await Promise.all([
     data.source.sequenceAttention(data.id, layer, head, sequence),
     data.source.aggregateAttention(data.id, layer, head).catch(() => null),
-    data.source.valueNorms(data.id, layer, head, sequence).catch(() => null),
   ]);
+  // the attention frame carries the value norms; their own route is for other clients
+  const valueNorms = matrix.valueNorms ?? (await data.source.valueNorms(data.id, layer, head, sequence).catch(() => null));
   const t = data.tokens;
   const tokens: string[] = [];
   const special: number[] = [];

@@ -112,7 +112,8 @@ export class HttpDataSource implements DataSource {
 
   async sequenceAttention(run: string, layer: number, head: number, sequence: number): Promise<SquareMatrix> {
     const f = await this.frame(`runs/${encodeURIComponent(run)}/${headName(layer, head)}/attention/${sequence}`);
-    return { n: Number(f.meta.n_tokens), values: requireArray<Float32Array>(f, "attention") };
+    const valueNorms = (f.arrays.get("value_norms") as Float32Array | undefined) ?? null;
+    return { n: Number(f.meta.n_tokens), values: requireArray<Float32Array>(f, "attention"), valueNorms };
   }
 
   async aggregateAttention(run: string, layer: number, head: number): Promise<SquareMatrix> {

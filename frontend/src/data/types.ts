@@ -143,6 +143,8 @@ export interface DataSource {
 export interface SquareMatrix {
   n: number;
   values: Float32Array;
+  /** a sequence's [n] value-vector norms, where its attention frame carries them */
+  valueNorms?: Float32Array | null;
 }
 
 export function layoutKey(method: string, dim: number): string {

@@ -9,6 +9,7 @@ value norms, and the images of image runs. Built from the store without any web 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from attentionviz.errors import RunNotFound
+from attentionviz.errors import AttentionVizError, RunNotFound
 from attentionviz.server.frames import Frame
 from attentionviz.store import names
 
@@ -27,7 +28,8 @@ log = logging.getLogger(__name__)
 
 
 def sequence_attention_frame(head: Head, seq: int, *, quantized: bool = False) -> bytes:
-    """The model's own attention for sequence `seq` (rows: queries), float32 without quantisation.
+    """The model's own attention for sequence `seq` (rows: queries), float32 without quantisation,
+    and the sequence's value-vector norms (`value_norms`, [len]) where the run has them.
 
     `quantized`: uint16 over [0, 1] instead, flattened to [len * len, 1] (one pair of bounds), within
     QUANTIZED_ATTENTION_ERROR of it at half the size: what a static export writes.
@@ -40,6 +42,8 @@ def sequence_attention_frame(head: Head, seq: int, *, quantized: bool = False) -
         frame.add_quantized("attention", flat, bounds=np.array([[0.0, 1.0]]))
     else:
         frame.add("attention", attention)
+    with contextlib.suppress(AttentionVizError):  # a run captured without value norms: attention alone
+        frame.add("value_norms", np.asarray(head.value_norms()[start : start + length], dtype=np.float32))
     return frame.encode()
 
 
