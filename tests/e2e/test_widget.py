@@ -72,7 +72,7 @@ def open_widget(browser: Any, widget: Any) -> tuple[Any, Any, list[str]]:
 
     page.expose_function("py_send", py_send)
     page.expose_function("py_sync", lambda changes: widget.set_state(changes))
-    names = ("view", "layer", "head", "projection", "dim", "color", "height", "_selection")
+    names = ("view", "layer", "head", "projection", "dim", "color", "theme", "height", "_selection")
     html = PAGE.replace("STATE", json.dumps({name: getattr(widget, name) for name in names}))
     files = {
         "": ("text/html", html.encode()),
@@ -132,11 +132,14 @@ def test_widget_renders_a_run_syncs_traits_and_returns_the_selection(browser: An
         ]
 
         # Python sets a trait (the kernel forwards it): the view follows
-        widget.head = 3
+        widget.head, widget.theme = 3, "dark"
         page.evaluate("window.__attentionviz.renders.length = 0")
-        page.evaluate("changes => window.__shim.update(changes)", {"head": widget.head})
+        page.evaluate(
+            "changes => window.__shim.update(changes)", {"head": widget.head, "theme": widget.theme}
+        )
         page.wait_for_function("window.__attentionviz.renders.length > 0")
         assert page.get_by_test_id("head-title").text_content() == "Layer 1 Head 3"
+        page.wait_for_function("document.documentElement.dataset.theme === 'dark'")
         widget.height = 520
         page.evaluate("changes => window.__shim.update(changes)", {"height": widget.height})
         page.wait_for_function("document.querySelector('.avz-embed').getBoundingClientRect().height === 520")

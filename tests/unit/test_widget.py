@@ -78,6 +78,8 @@ def test_traits_are_checked_and_the_view_follows_layer_and_head(run_path: Path) 
         widget.layer = 2
     with pytest.raises(AttentionVizError, match="projection must be one of"):
         widget.projection = "mds"
+    with pytest.raises(AttentionVizError, match="theme must be one of"):
+        widget.theme = "sepia"
     with pytest.raises(AttentionVizError, match="view must be one of"):
         av.Widget(run_path, view="grid")
     assert widget.layer == 1

@@ -1,6 +1,6 @@
 // The notebook widget's host (anywidget): the App in a notebook output, its requests sent over the
 // widget comm as custom messages and answered by attentionviz.widget in Python with the server's
-// own routes; layer/head/view/projection/dim/color are synced traits; the selection goes back.
+// own routes; layer/head/view/projection/dim/color/theme are synced traits; the selection goes back.
 
 import { mount, unmount } from "svelte";
 import App from "../app/App.svelte";
@@ -41,6 +41,7 @@ const SYNCED: [trait: string, field: keyof UrlState][] = [
   ["projection", "method"],
   ["dim", "dim"],
   ["color", "color"],
+  ["theme", "theme"],
 ];
 
 /** HTTP-shaped requests over the comm; an image run's pictures fetched up front, shown from blob: URLs. */

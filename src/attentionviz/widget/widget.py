@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 EMBED_DIR = Path(__file__).resolve().parents[1] / "server" / "static" / "embed"
 VIEWS = ("matrix", "single")
 PROJECTIONS = ("tsne", "umap", "pca")
+THEMES = ("light", "dark")
 SELECTION_COLUMNS = ("sequence", "position", "token", "kind", "layer", "head")
 
 
@@ -48,7 +49,8 @@ class Widget(anywidget.AnyWidget):  # type: ignore[misc]
     """The attentionviz app over one run, as a notebook widget.
 
     `layer`, `head`, `view` ("matrix" or "single"), `projection` ("tsne", "umap", "pca"), `dim`
-    (2 or 3) and `color` (a colour mode, e.g. "query_key", "position") sync both ways: setting
+    (2 or 3), `color` (a colour mode, e.g. "query_key", "position") and `theme` ("light",
+    "dark") sync both ways: setting
     one moves the view, and navigating in the view updates them. `selection` holds what was
     clicked in the Single View.
     """
@@ -62,6 +64,7 @@ class Widget(anywidget.AnyWidget):  # type: ignore[misc]
     projection = traitlets.Unicode("tsne").tag(sync=True)
     dim = traitlets.Int(2).tag(sync=True)
     color = traitlets.Unicode("query_key").tag(sync=True)
+    theme = traitlets.Unicode("light").tag(sync=True)
     height = traitlets.Int(640).tag(sync=True)
     _selection = traitlets.List(traitlets.Dict()).tag(sync=True)
 
@@ -75,6 +78,7 @@ class Widget(anywidget.AnyWidget):  # type: ignore[misc]
         projection: str = "tsne",
         dim: int = 2,
         color: str = "query_key",
+        theme: str = "light",
         height: int = 640,
     ) -> None:
         from attentionviz.server.app import create_app
@@ -90,6 +94,7 @@ class Widget(anywidget.AnyWidget):  # type: ignore[misc]
             projection=projection,
             dim=dim,
             color=color,
+            theme=theme,
             height=height,
         )
         self.on_msg(self._on_message)
@@ -124,6 +129,10 @@ class Widget(anywidget.AnyWidget):  # type: ignore[misc]
     @traitlets.validate("projection")
     def _valid_projection(self, proposal: dict[str, Any]) -> str:
         return self._one_of("projection", str(proposal["value"]), PROJECTIONS)
+
+    @traitlets.validate("theme")
+    def _valid_theme(self, proposal: dict[str, Any]) -> str:
+        return self._one_of("theme", str(proposal["value"]), THEMES)
 
     @traitlets.validate("dim")
     def _valid_dim(self, proposal: dict[str, Any]) -> int:
