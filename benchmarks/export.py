@@ -5,8 +5,8 @@
 
 Prints the files, bytes (the content) and the space on disk (small files take a whole block each),
 split into the app, the run's tables, the Matrix View's layer frames, the Single View's head frames
-(layouts, norms), the Sentence View's per-sequence attention and value norms, the aggregates, and
-an image run's images. The site goes to a temporary folder that is removed afterwards.
+(layouts, norms), the Sentence View's per-sequence attention (with value norms), the aggregates,
+and an image run's images. The site goes to a temporary folder that is removed afterwards.
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ def kind_of(path: Path, site: Path) -> str:
         return "Matrix View layer frames"
     if len(rest) > 1 and rest[1] == "attention":
         return "per-sequence attention"
-    if len(rest) > 1 and rest[1] == "value-norms":
-        return "per-sequence value norms"
     if len(rest) > 1 and rest[1] == "aggregate":
         return "aggregate attention"
     return "Single View head frames (layouts, norms, record)"
