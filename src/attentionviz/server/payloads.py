@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from attentionviz.errors import AttentionVizError, RunNotFound
-from attentionviz.server.frames import Frame
+from attentionviz.server.frames import Frame, quantize
 from attentionviz.store import head_outputs, names
 
 if TYPE_CHECKING:
@@ -154,6 +156,12 @@ def _lod_order(n_tokens: int) -> np.ndarray:
     return np.stack([tokens, tokens + n_tokens], axis=1).reshape(-1)  # [N, 2] -> [2N]
 
 
+@functools.lru_cache(maxsize=8)
+def _lod_rank(n_tokens: int) -> np.ndarray:
+    """[2N] position of each layout row in the LOD order (the inverse permutation)."""
+    return np.argsort(_lod_order(n_tokens))
+
+
 def lod_order_frame(run: Run) -> bytes:
     frame = Frame(meta={"n_tokens": run.info.n_tokens})
     frame.add("order", lod_order(run.info.n_tokens))
@@ -207,19 +215,61 @@ def layer_layout_frame(
             f"no {method} {dim}D layout for {'those heads of ' if heads is not None else ''}layer {layer}; "
             f"compute it with `attentionviz embed {run.path} --layouts {method} --dims {dim}`"
         )
-    return _layer_frame(
-        run,
-        layer,
-        present,
-        {"layout": layout_key(method, dim)},
-        lambda h: run.head(layer, h).layout(method, dim),  # [2N, dim]
-        bounds_of=lambda h, values: _layout_bounds(
-            head_outputs.layout_path(run.path, layer, h, method, dim), values
-        ),
-        start=start,
-        limit=limit,
-        tokens=tokens,
-    )
+    n = run.info.n_tokens
+    index = _layer_rows(n, start=start, limit=limit, tokens=tokens)  # [rows] layout rows
+    meta = _layer_meta(layer, present, n, start=start, rows=len(index), tokens=tokens)
+    frame = Frame(meta={**meta, "layout": layout_key(method, dim)})
+    if tokens is not None:
+        frame.add("rows", index)
+    ranks = _lod_rank(n)[index] if tokens is not None else None  # where those rows sit in LOD order
+    for h in present:
+        quantised, bounds = _LAYOUTS.get(run, layer, h, method, dim)  # [2N, dim] in LOD order
+        part = quantised[start : start + len(index)] if ranks is None else quantised[ranks]
+        frame.add(f"heads.{h}", part, bounds=bounds)
+    return frame.encode()
+
+
+class _LodLayouts:
+    """Each head's layout in LOD order, quantised over its whole-layout bounds, kept while its file
+    is unchanged (least recently used first out, within `budget` bytes): a layer's request then
+    slices memory instead of opening, reordering and quantising every head's file again."""
+
+    def __init__(self, budget: int = 256 * 2**20) -> None:
+        self.budget = budget
+        self.size = 0
+        self.entries: OrderedDict[tuple[str, int, int, int], tuple[np.ndarray, list[list[float]]]] = (
+            OrderedDict()
+        )
+        self.lock = threading.Lock()
+
+    def get(
+        self, run: Run, layer: int, head: int, method: str, dim: int
+    ) -> tuple[np.ndarray, list[list[float]]]:
+        path = head_outputs.layout_path(run.path, layer, head, method, dim)
+        stat = path.lstat()  # a file swapped for a link is a new entry
+        key = (str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        with self.lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+                return self.entries[key]
+        coords = np.asarray(run.head(layer, head).layout(method, dim), dtype=np.float32)  # [2N, dim]
+        n = run.info.n_tokens
+        if len(coords) != 2 * n:
+            raise AttentionVizError(
+                f"layer {layer} head {head} has {len(coords)} rows, expected {2 * n}; re-embed the run"
+            )
+        entry = quantize(coords[_lod_order(n)], bounds=_bounds(coords))
+        with self.lock:
+            if key not in self.entries:
+                self.entries[key] = entry
+                self.size += entry[0].nbytes
+            while self.size > self.budget and len(self.entries) > 1:
+                _, (old, _) = self.entries.popitem(last=False)
+                self.size -= old.nbytes
+        return entry
+
+
+_LAYOUTS = _LodLayouts()
 
 
 def layer_norms_frame(
@@ -245,25 +295,13 @@ def _layer_frame(
     meta: dict[str, Any],
     values_of: Callable[[int], np.ndarray],
     *,
-    bounds_of: Callable[[int, np.ndarray], np.ndarray] = lambda h, values: _bounds(values),
     start: int,
     limit: int | None,
     tokens: Sequence[int] | None,
 ) -> bytes:
     n = run.info.n_tokens
     index = _layer_rows(n, start=start, limit=limit, tokens=tokens)  # [rows]
-    frame = Frame(
-        meta={
-            "layer": layer,
-            **meta,
-            "heads": heads,
-            "order": "tokens" if tokens is not None else "lod",
-            "start": 0 if tokens is not None else start,
-            "rows": len(index),
-            "n_points": 2 * n,
-            "n_tokens": n,
-        }
-    )
+    frame = Frame(meta=_layer_meta(layer, heads, n, start=start, rows=len(index), tokens=tokens))
     if tokens is not None:
         frame.add("rows", index)
     for h in heads:
@@ -272,8 +310,22 @@ def _layer_frame(
             raise AttentionVizError(
                 f"layer {layer} head {h} has {len(values)} rows, expected {2 * n}; re-embed the run"
             )
-        frame.add_quantized(f"heads.{h}", np.take(values, index, axis=0), bounds=bounds_of(h, values))
+        frame.add_quantized(f"heads.{h}", np.take(values, index, axis=0), bounds=_bounds(values))
     return frame.encode()
+
+
+def _layer_meta(
+    layer: int, heads: list[int], n: int, *, start: int, rows: int, tokens: Sequence[int] | None
+) -> dict[str, Any]:
+    return {
+        "layer": layer,
+        "heads": heads,
+        "order": "tokens" if tokens is not None else "lod",
+        "start": 0 if tokens is not None else start,
+        "rows": rows,
+        "n_points": 2 * n,
+        "n_tokens": n,
+    }
 
 
 def _layer_heads(run: Run, layer: int, heads: Sequence[int] | None) -> list[int]:
@@ -297,27 +349,13 @@ def _layer_rows(n_tokens: int, *, start: int, limit: int | None, tokens: Sequenc
     return np.stack([picked, picked + n_tokens], axis=1).reshape(-1).astype(np.uint32)  # [T, 2] -> [2T]
 
 
-def _layout_bounds(path: Path, values: np.ndarray) -> np.ndarray:
-    """`_bounds` of a stored layout, remembered while its file is unchanged (min/max read it all)."""
-    stat = path.stat()
-    key = (str(path), stat.st_mtime_ns, stat.st_size)
-    cached = _BOUNDS.get(key)
-    if cached is None:
-        if len(_BOUNDS) > 20_000:
-            _BOUNDS.clear()
-        cached = _BOUNDS[key] = _bounds(values)
-    return cached
-
-
-_BOUNDS: dict[tuple[str, int, int], np.ndarray] = {}
-
-
 def _bounds(values: np.ndarray) -> np.ndarray:
     """[d, 2] per-column [min, max] of a [rows, d] array (or of [rows])."""
     flat = values.reshape(len(values), int(np.prod(values.shape[1:])))  # [rows, d]
     if not len(flat):
         return np.zeros((flat.shape[1], 2))
-    return np.stack([flat.min(axis=0), flat.max(axis=0)], axis=1)
+    columns = np.ascontiguousarray(flat.T)  # [d, rows]: reducing along rows is ~50x faster than axis=0
+    return np.stack([columns.min(axis=1), columns.max(axis=1)], axis=1)
 
 
 def norms_frame(head: Head, *, order: str = "token", limit: int | None = None) -> bytes:
