@@ -119,7 +119,12 @@ function thumbnailLayers(
   ];
 }
 
-/** The Single View's points as thumbnails (`pixels` on a side, whatever the zoom). */
+const singleCache = new WeakMap<Float32Array, { key: string; layers: Layer[] }>();
+
+/**
+ * The Single View's points as thumbnails (`pixels` on a side, whatever the zoom); the same layers
+ * while the points and their colouring stay (a hover redraws without re-reading every thumbnail).
+ */
 export function patchLayers(
   data: RunData,
   atlas: HTMLImageElement,
@@ -134,17 +139,22 @@ export function patchLayers(
   },
 ): Layer[] {
   const pixels = options.pixels ?? 14;
+  const key = `${options.color}|${options.norms ? 1 : 0}|${options.rows}|${pixels}|${atlas.src}`;
+  const cached = singleCache.get(options.positions);
+  if (cached?.key === key) return cached.layers;
   const thumbs: Thumb[] = [];
   for (let i = 0; i < options.rows; i++) {
     thumbs.push({ position: options.worldOf(i) as [number, number], icon: String(tokenOf(data, data.order[i]).token) });
   }
   const colors = ringColors(data, options.rows, options.color, options.norms);
-  return thumbnailLayers("patch", data, atlas, { positions: options.positions, colors, dim: options.dim, thumbs }, {
+  const layers = thumbnailLayers("patch", data, atlas, { positions: options.positions, colors, dim: options.dim, thumbs }, {
     units: "pixels",
     value: pixels,
     minPixels: pixels,
     maxPixels: pixels,
   });
+  singleCache.set(options.positions, { key, layers });
+  return layers;
 }
 
 /** Matrix cells at least this many screen pixels wide draw their points as thumbnails. */
