@@ -81,7 +81,7 @@ def serve(folder: Path) -> tuple[str, Any]:
 
 
 def paint(browser: Any, url: str, label: str, *, repeat: int) -> None:
-    """Best of `repeat` page loads: the preview paint, the complete paint, and one zoom step."""
+    """Best of `repeat` page loads (and the first): the preview paint, the complete paint, one zoom step."""
     figures = []
     for _ in range(repeat):
         context = browser.new_context(viewport={"width": 1280, "height": 800})
@@ -109,12 +109,14 @@ def paint(browser: Any, url: str, label: str, *, repeat: int) -> None:
         preview = marks.get("attentionviz:matrix-preview", float("nan")) / 1000
         figures.append((complete, preview, gpu_done, wall, step, requests, lod.strip()))
         context.close()
+    cold = figures[0]  # the server's first answers for this run: its layout cache still empty
     complete, preview, gpu_done, wall, step, requests, lod = min(figures)
     print(
         f"  {label}: every cell's LOD preview {preview:.2f} s, first complete paint {complete:.2f} s "
         f"after navigation, rasterised by {gpu_done:.2f} s (wall {wall:.2f} s; {requests} API requests; "
         f"load average {os.getloadavg()[0]:.1f}), "
-        f"zoom step to its refined paint {step * 1000:.0f} ms; {lod}"
+        f"zoom step to its refined paint {step * 1000:.0f} ms; first load (cold server) {cold[1]:.2f} / "
+        f"{cold[0]:.2f} / {cold[2]:.2f} s; {lod}"
     )
 
 
