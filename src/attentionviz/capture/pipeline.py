@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (tokens done, tokens total)
 
+WRITE_QUEUE_BYTES = 64 << 20  # captured tensors waiting for the writer thread
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -171,18 +173,31 @@ def _check_target(run_dir: Path, identity: str) -> bool:
 
 
 class _BoundedWriter:
-    """One background thread writing into the arrays, with at most `limit` tasks queued."""
+    """One background thread writing into the arrays, holding at most `limit_bytes` of queued tensors.
 
-    def __init__(self, limit: int) -> None:
+    A task that would go over the limit waits (unless nothing is queued), so memory stays bounded by
+    the batch budgets however far the forward pass runs ahead of the disk.
+    """
+
+    def __init__(self, limit_bytes: int) -> None:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attentionviz-writer")
-        self.slots = threading.Semaphore(limit)
+        self.limit = limit_bytes
+        self.queued = 0
+        self.room = threading.Condition()
         self.pending: list[Future[None]] = []
 
-    def submit(self, func: Callable[..., None], *args: Any) -> None:
-        self.slots.acquire()
+    def submit(self, func: Callable[..., None], *args: Any, nbytes: int = 0) -> None:
+        with self.room:
+            self.room.wait_for(lambda: self.queued == 0 or self.queued + nbytes <= self.limit)
+            self.queued += nbytes
         future = self.pool.submit(func, *args)
-        future.add_done_callback(lambda _f: self.slots.release())
+        future.add_done_callback(lambda _f: self._release(nbytes))
         self.pending.append(future)
+
+    def _release(self, nbytes: int) -> None:
+        with self.room:
+            self.queued -= nbytes
+            self.room.notify_all()
 
     def drain(self) -> None:
         for future in self.pending:
@@ -302,7 +317,7 @@ def capture(
     net = loaded.model
     recorder = rec.Recorder(layer_of=facts.layer_of, family=family, keep_pre_rope=options.pre_rope)
     hooks = facts.add_pre_rope_hooks() if options.pre_rope else []
-    background = _BoundedWriter(limit=2 * facts.n_layers + 2)
+    background = _BoundedWriter(limit_bytes=WRITE_QUEUE_BYTES)
     layer_infos: dict[int, LayerInfo] = {}
     done_tokens = sum(int(work.lengths[i]) for b in writer.done for i in work.batches[b])
     if progress:
@@ -328,7 +343,7 @@ def capture(
             ) -> None:
                 layer_infos[layer] = LayerInfo(call.scaling, call.causal, call.sliding_window, call.softcap)
                 if write:
-                    background.submit(_write_layer, writer, layer, call, slots)
+                    background.submit(_write_layer, writer, layer, call, slots, nbytes=call.nbytes())
 
             recorder.reset()
             recorder.on_layer = on_layer
