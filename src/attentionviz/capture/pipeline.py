@@ -1,11 +1,13 @@
 """Model + corpus -> run folder: plan, sample, stream batches through the model, publish.
 
-    corpus ──pass 1──► sequence lengths ──sample──► selected sequences ──pass 2──► token tables
-                                                                                   │
-    batches (similar lengths) ──► forward with the capture attention ──► writer thread ──► RUN.partial ──► RUN
+    corpus ──characters──► seeded item order ──tokenize a prefix──► sampled sequences ──► token tables
+                                                                                          │
+    batches (similar lengths, numbered in batch order) ──► forward with the capture attention
+        ──► each layer packed to [heads, tokens, ...] and pwritten in place ──► RUN.partial ──► RUN
 
-Memory stays bounded: pass 1 keeps one length per sequence, batches are sized by a token and an
-attention budget, and each layer's tensors go to the memory-mapped arrays as soon as it has run.
+Memory stays bounded: sampling tokenizes about the budget, batches are sized by a token and an
+attention budget, and each layer's tensors are written (one `pwrite` per head and array) as soon
+as it has run, on the forward's own thread: on a busy CPU a writer thread only competes with it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,8 +47,6 @@ from attentionviz.store.writer import CaptureWriter, array_shapes, publish
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (tokens done, tokens total)
-
-WRITE_QUEUE_BYTES = 64 << 20  # captured tensors waiting for the writer thread
 
 
 @dataclass(frozen=True)
@@ -172,42 +170,6 @@ def _check_target(run_dir: Path, identity: str) -> bool:
     )
 
 
-class _BoundedWriter:
-    """One background thread writing into the arrays, holding at most `limit_bytes` of queued tensors.
-
-    A task that would go over the limit waits (unless nothing is queued), so memory stays bounded by
-    the batch budgets however far the forward pass runs ahead of the disk.
-    """
-
-    def __init__(self, limit_bytes: int) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attentionviz-writer")
-        self.limit = limit_bytes
-        self.queued = 0
-        self.room = threading.Condition()
-        self.pending: list[Future[None]] = []
-
-    def submit(self, func: Callable[..., None], *args: Any, nbytes: int = 0) -> None:
-        with self.room:
-            self.room.wait_for(lambda: self.queued == 0 or self.queued + nbytes <= self.limit)
-            self.queued += nbytes
-        future = self.pool.submit(func, *args)
-        future.add_done_callback(lambda _f: self._release(nbytes))
-        self.pending.append(future)
-
-    def _release(self, nbytes: int) -> None:
-        with self.room:
-            self.queued -= nbytes
-            self.room.notify_all()
-
-    def drain(self) -> None:
-        for future in self.pending:
-            future.result()
-        self.pending = []
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True)
-
-
 def _forward_inputs(
     loaded: LoadedModel, batch: list[Any], members: list[int], images_dir: Path | None
 ) -> dict[str, Any]:
@@ -317,7 +279,6 @@ def capture(
     net = loaded.model
     recorder = rec.Recorder(layer_of=facts.layer_of, family=family, keep_pre_rope=options.pre_rope)
     hooks = facts.add_pre_rope_hooks() if options.pre_rope else []
-    background = _BoundedWriter(limit_bytes=WRITE_QUEUE_BYTES)
     layer_infos: dict[int, LayerInfo] = {}
     done_tokens = sum(int(work.lengths[i]) for b in writer.done for i in work.batches[b])
     if progress:
@@ -343,7 +304,7 @@ def capture(
             ) -> None:
                 layer_infos[layer] = LayerInfo(call.scaling, call.causal, call.sliding_window, call.softcap)
                 if write:
-                    background.submit(_write_layer, writer, layer, call, slots, nbytes=call.nbytes())
+                    _write_layer(writer, layer, call, slots)
 
             recorder.reset()
             recorder.on_layer = on_layer
@@ -354,15 +315,11 @@ def capture(
                 _verify_masks(recorder, layer_infos, slots[0].length, facts)
                 masks_checked = True
             if not already:
-                background.submit(writer.mark_done, batch_id)
+                writer.mark_done(batch_id)
                 done_tokens += sum(slot.length for slot in slots)
                 if progress:
                     progress(done_tokens, n_tokens)
-        background.drain()
-        if progress:
-            progress(done_tokens, n_tokens)  # every write has landed
     finally:
-        background.close()
         for hook in hooks:
             hook.remove()
         net.set_attn_implementation(original_attention)

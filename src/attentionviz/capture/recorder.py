@@ -48,10 +48,6 @@ class LayerCall:
     q_pre_rope: torch.Tensor | None = None  # [B, H, S, D]
     k_pre_rope: torch.Tensor | None = None  # [B, KVH, S, D]
 
-    def nbytes(self) -> int:
-        tensors = (self.q, self.k, self.v_norm, self.weights, self.q_pre_rope, self.k_pre_rope)
-        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
-
 
 @dataclass
 class Recorder:
