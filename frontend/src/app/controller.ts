@@ -91,7 +91,6 @@ export class Controller {
     if (idle) void this.finishRender(generation);
   }
 
-
   onRendered(listener: (event: RenderEvent) => void): void {
     this.listeners.push(listener);
   }
