@@ -291,7 +291,10 @@ def capture(
         _verify_against_eager(
             loaded, _forward_inputs(loaded, [work.sequences[i] for i in first], first, None), facts
         )
-        for batch_id, members in enumerate(work.batches):
+        # Longest batches first: later, smaller tensors fit the freed blocks, so the heap does not
+        # grow batch after batch (in ascending order, glibc's heap grew by ~0.9 GB over 150k tokens).
+        for batch_id in reversed(range(len(work.batches))):
+            members = work.batches[batch_id]
             already = batch_id in writer.done
             if already and masks_checked:
                 continue
