@@ -317,6 +317,7 @@ def capture(
             if not masks_checked:
                 _verify_masks(recorder, layer_infos, slots[0].length, facts)
                 masks_checked = True
+                recorder.keep_masks = False
             if not already:
                 writer.mark_done(batch_id)
                 done_tokens += sum(slot.length for slot in slots)

@@ -56,6 +56,7 @@ class Recorder:
     layer_of: dict[int, int]  # id(attention module) -> layer index
     family: Family
     keep_pre_rope: bool = False
+    keep_masks: bool = True  # the build checks the masks once, then turns this off
     calls: dict[int, LayerCall] = field(default_factory=dict)
     pre_rope: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)
     on_layer: Callable[[int, LayerCall], None] | None = None
@@ -159,7 +160,7 @@ def capture_attention(
                 causal=bool(getattr(module, "is_causal", False)),
                 sliding_window=sliding_window,
                 softcap=softcap,
-                allowed=_allowed(attention_mask),
+                allowed=_allowed(attention_mask) if recorder.keep_masks else None,
             ),
         )
     return output, weights
