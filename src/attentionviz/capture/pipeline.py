@@ -285,7 +285,6 @@ def capture(
         progress(done_tokens, n_tokens)
     original_attention = net.config._attn_implementation
     net.set_attn_implementation(rec.ATTENTION_NAME)
-    masks_checked = False
     try:
         first = work.batches[0][:2]  # a slice of the first batch is enough to compare against eager attention
         _verify_against_eager(
@@ -296,7 +295,7 @@ def capture(
         for batch_id in reversed(range(len(work.batches))):
             members = work.batches[batch_id]
             already = batch_id in writer.done
-            if already and masks_checked:
+            if already and not recorder.keep_masks:
                 continue
             batch = [work.sequences[i] for i in members]
             slots = [work.slots[i] for i in members]
@@ -314,9 +313,8 @@ def capture(
             with torch.inference_mode(), rec.recording(recorder):
                 net(**inputs)
             facts.check_all_layers_called(recorder)
-            if not masks_checked:
+            if recorder.keep_masks:  # the first batch run: check its masks once
                 _verify_masks(recorder, layer_infos, slots[0].length, facts)
-                masks_checked = True
                 recorder.keep_masks = False
             if not already:
                 writer.mark_done(batch_id)

@@ -62,14 +62,10 @@ class _ArrayFile:
     def __init__(self, path: Path, shape: tuple[int, ...], *, reuse: bool) -> None:
         self.path = path
         self.shape = shape
-        self.reused = reuse and path.exists() and _npy_shape(path) == shape
-        if not self.reused:
-            _create_npy(path, shape)
+        header = _npy_header(path) if reuse else None
+        self.reused = header is not None and header[0] == shape
+        self.data_offset = header[1] if header is not None and self.reused else _create_npy(path, shape)
         self.fd = os.open(path, os.O_RDWR)
-        with path.open("rb") as handle:
-            np.lib.format.read_magic(handle)
-            np.lib.format.read_array_header_1_0(handle)
-            self.data_offset = handle.tell()
         self.row_bytes = int(np.prod(shape[2:], dtype=np.int64)) * DTYPE.itemsize
 
     def write_block(self, block: np.ndarray, start: int) -> None:
@@ -92,25 +88,32 @@ class _ArrayFile:
             self.fd = -1
 
 
-def _npy_shape(path: Path) -> tuple[int, ...] | None:
+def _npy_header(path: Path) -> tuple[tuple[int, ...], int] | None:
+    """(shape, offset of the data) of a C-ordered float32 `.npy` file; None when it is not one."""
     try:
         with path.open("rb") as handle:
             np.lib.format.read_magic(handle)
             shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+            offset = handle.tell()
     except (OSError, ValueError):
         return None
     if fortran or np.dtype(dtype) != DTYPE:
         return None
-    return tuple(shape)
+    return tuple(shape), offset
 
 
-def _create_npy(path: Path, shape: tuple[int, ...]) -> None:
-    """A version 1.0 `.npy` header followed by a sparse, zero-filled body of the full size."""
+def _create_npy(path: Path, shape: tuple[int, ...]) -> int:
+    """A version 1.0 `.npy` header followed by a sparse, zero-filled body of the full size.
+
+    Returns the offset of the data.
+    """
     with path.open("wb") as handle:
         np.lib.format.write_array_header_1_0(
             handle, {"descr": DTYPE.str, "fortran_order": False, "shape": shape}
         )
-        handle.truncate(handle.tell() + int(np.prod(shape, dtype=np.int64)) * DTYPE.itemsize)
+        offset = handle.tell()
+        handle.truncate(offset + int(np.prod(shape, dtype=np.int64)) * DTYPE.itemsize)
+    return offset
 
 
 class CaptureWriter:
