@@ -6,16 +6,15 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from attentionviz.store.synthetic import make_synthetic_run
+from tests.support.interrupt import kill_when
 
 LAYERS, HEADS = 3, 4
 
@@ -57,18 +56,13 @@ def test_kill_9_during_embed_then_rerun_equals_uninterrupted(
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     kills = 0
     for _ in range(2):
-        target = heads_done(run) + rng.randint(1, 3)
-        process = subprocess.Popen(embed_command(run), env=env)
-        deadline = time.monotonic() + 240
-        while heads_done(run) < target and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-        busy_until = time.perf_counter() + rng.uniform(0, 0.3)  # anywhere inside the next head
-        while time.perf_counter() < busy_until and process.poll() is None:
-            pass
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-            kills += 1
-        process.wait()
+        kills += kill_when(
+            embed_command(run),
+            progress=lambda: heads_done(run),
+            target=heads_done(run) + rng.randint(1, 3),
+            busy_seconds=rng.uniform(0, 0.3),  # anywhere inside the next head
+            env=env,
+        )
     assert kills >= 1, f"embed outran the kills (seed {seed}); give the run more heads"
     subprocess.run(embed_command(run), check=True, env=env, timeout=300)
 

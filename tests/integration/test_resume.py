@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import pandas as pd
 import pytest
 
 import attentionviz as av
+from tests.support.interrupt import kill_when
 from tests.support.tiny_models import TEXT_MODELS
 
 N_SENTENCES = 120
@@ -112,13 +111,13 @@ def test_kill_9_then_rerun_equals_uninterrupted(
 ) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     out = tmp_path / "interrupted"
-    process = subprocess.Popen(build_command(model_folder, long_corpus, out), env=env)
-    deadline = time.monotonic() + 240
-    while done_batches(out) < kill_after and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert process.poll() is None, "the build finished before it could be interrupted; make the corpus longer"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    killed = kill_when(
+        build_command(model_folder, long_corpus, out),
+        progress=lambda: done_batches(out),
+        target=kill_after,
+        env=env,
+    )
+    assert killed, "the build finished before it could be interrupted; make the corpus longer"
     assert not (out / "manifest.json").exists(), "an interrupted build must not look finished"
     with pytest.raises(av.AttentionVizError, match="not finished"):
         av.open(out)
@@ -140,18 +139,13 @@ def test_kill_9_at_several_random_points_then_rerun_equals_uninterrupted(
     out = tmp_path / "interrupted"
     kills = 0
     for _ in range(2):  # two random points: the second kill lands inside a resumed build
-        target = done_batches(out) + rng.randint(1, 12)
-        process = subprocess.Popen(build_command(model_folder, long_corpus, out), env=env)
-        deadline = time.monotonic() + 240
-        while done_batches(out) < target and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-        busy_until = time.perf_counter() + rng.uniform(0, 0.05)  # land anywhere in the next batch
-        while time.perf_counter() < busy_until and process.poll() is None:
-            pass
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-            kills += 1
-        process.wait()
+        kills += kill_when(
+            build_command(model_folder, long_corpus, out),
+            progress=lambda: done_batches(out),
+            target=done_batches(out) + rng.randint(1, 12),
+            busy_seconds=rng.uniform(0, 0.05),  # land anywhere in the next batch
+            env=env,
+        )
     assert kills >= 2, f"the build outran the kills (seed {seed}); make the corpus longer"
     subprocess.run(build_command(model_folder, long_corpus, out), check=True, env=env, timeout=300)
     assert_same_run(reference, av.open(out))
