@@ -26,8 +26,10 @@ import numpy as np
 from attentionviz import __version__
 from attentionviz.capture import recorder as rec
 from attentionviz.capture.architectures import TABLE_PATH, family_for
+from attentionviz.capture.heap import heap_kept
 from attentionviz.capture.loading import LoadedModel
 from attentionviz.capture.model_facts import ModelFacts, model_facts
+from attentionviz.capture.packing import BatchRows
 from attentionviz.capture.sampling import sample_text
 from attentionviz.capture.sequences import (
     ImageSequence,
@@ -292,41 +294,51 @@ def capture(
         )
         # Longest batches first: later, smaller tensors fit the freed blocks, so the heap does not
         # grow batch after batch (in ascending order, glibc's heap grew by ~0.9 GB over 150k tokens).
-        for batch_id in reversed(range(len(work.batches))):
-            members = work.batches[batch_id]
-            already = batch_id in writer.done
-            if already and not recorder.keep_masks:
-                continue
-            batch = [work.sequences[i] for i in members]
-            slots = [work.slots[i] for i in members]
-            inputs = _forward_inputs(loaded, batch, members, images_dir)
+        with heap_kept():
+            for batch_id in reversed(range(len(work.batches))):
+                members = work.batches[batch_id]
+                already = batch_id in writer.done
+                if already and not recorder.keep_masks:
+                    continue
+                batch = [work.sequences[i] for i in members]
+                slots = [work.slots[i] for i in members]
+                inputs = _forward_inputs(loaded, batch, members, images_dir)
 
-            def on_layer(
-                layer: int, call: rec.LayerCall, slots: list[Slot] = slots, write: bool = not already
-            ) -> None:
-                layer_infos[layer] = LayerInfo(call.scaling, call.causal, call.sliding_window, call.softcap)
-                if write:
-                    _write_layer(writer, layer, call, slots)
+                rows = BatchRows.of(
+                    [slot.length for slot in slots],
+                    token_start=slots[0].token_start,
+                    attn_start=slots[0].attn_offset,
+                )
 
-            recorder.reset()
-            recorder.on_layer = on_layer
-            with torch.inference_mode(), rec.recording(recorder):
-                net(**inputs)
-            facts.check_all_layers_called(recorder)
-            if recorder.keep_masks:  # the first batch run: check its masks once
-                _verify_masks(recorder, layer_infos, slots[0].length, facts)
-                recorder.keep_masks = False
-            if not already:
-                writer.mark_done(batch_id)
-                done_tokens += sum(slot.length for slot in slots)
-                if progress:
-                    progress(done_tokens, n_tokens)
+                def on_layer(
+                    layer: int, call: rec.LayerCall, rows: BatchRows = rows, write: bool = not already
+                ) -> None:
+                    layer_infos[layer] = LayerInfo(
+                        call.scaling, call.causal, call.sliding_window, call.softcap
+                    )
+                    if write:
+                        _write_layer(writer, layer, call, rows)
+
+                recorder.reset()
+                recorder.on_layer = on_layer
+                with torch.inference_mode(), rec.recording(recorder):
+                    net(**inputs)
+                facts.check_all_layers_called(recorder)
+                if recorder.keep_masks:  # the first batch run: check its masks once
+                    _verify_masks(recorder, layer_infos, slots[0].length, facts)
+                    recorder.keep_masks = False
+                if not already:
+                    writer.mark_done(batch_id)
+                    done_tokens += sum(slot.length for slot in slots)
+                    if progress:
+                        progress(done_tokens, n_tokens)
+        writer.sync()
+        arrays = writer.checksums()
     finally:
         for hook in hooks:
             hook.remove()
         net.set_attn_implementation(original_attention)
-    arrays = writer.checksums()
-    writer.close()
+        writer.close()
     manifest = Manifest(
         kind=family.kind,
         model=loaded.info,
@@ -351,37 +363,21 @@ def capture(
     return run_dir
 
 
-def _write_layer(writer: CaptureWriter, layer: int, call: rec.LayerCall, slots: list[Slot]) -> None:
-    """Pack one layer's padded batch into its contiguous rows: one block per array."""
-    import torch
-
-    lengths = torch.tensor([slot.length for slot in slots])
-    size = call.q.shape[2]
-    valid = torch.arange(size)[None, :] < lengths[:, None]  # [B, S]
-    pairs = valid[:, :, None] & valid[:, None, :]  # [B, S, S]
-    token_start, attn_start = slots[0].token_start, slots[0].attn_offset
-
-    def pack(tensor: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
-        """[B, heads, S, ...] -> [heads, real entries of the batch, ...] in batch order."""
-        per_head = tensor.transpose(0, 1).flatten(1, mask.dim())  # [heads, B*S(*S), ...]
-        if bool(mask.all()):  # no padding (images, equal lengths)
-            return per_head.contiguous().numpy()
-        # index_select with a flat index is several times faster than boolean-mask indexing
-        return per_head.index_select(1, mask.reshape(-1).nonzero().squeeze(1)).numpy()
-
-    blocks: list[tuple[str, torch.Tensor, torch.Tensor, int]] = [
-        ("q", call.q, valid, token_start),
-        ("k", call.k, valid, token_start),
-        ("v_norm", call.v_norm, valid, token_start),
-        ("attention", call.weights, pairs, attn_start),
+def _write_layer(writer: CaptureWriter, layer: int, call: rec.LayerCall, rows: BatchRows) -> None:
+    """Write one layer's padded batch into its contiguous rows: one block per array."""
+    blocks = [
+        ("q", rows.tokens(call.q), rows.token_start),
+        ("k", rows.tokens(call.k), rows.token_start),
+        ("v_norm", rows.tokens(call.v_norm), rows.token_start),
+        ("attention", rows.pairs(call.weights), rows.attn_start),
     ]
     if call.q_pre_rope is not None and call.k_pre_rope is not None:
         blocks += [
-            ("q_pre_rope", call.q_pre_rope, valid, token_start),
-            ("k_pre_rope", call.k_pre_rope, valid, token_start),
+            ("q_pre_rope", rows.tokens(call.q_pre_rope), rows.token_start),
+            ("k_pre_rope", rows.tokens(call.k_pre_rope), rows.token_start),
         ]
-    for kind, tensor, mask, start in blocks:
-        writer.write_block(names.array_name(layer, kind), pack(tensor, mask), start)
+    for kind, block, start in blocks:
+        writer.write_block(names.array_name(layer, kind), block, start)
 
 
 def _write_tables(staging: Path, work: Plan, loaded: LoadedModel, facts: ModelFacts) -> None:

@@ -138,11 +138,14 @@ def capture_attention(
     key_states = _repeat_kv(key, groups)
     value_states = _repeat_kv(value, groups)
 
-    logits = torch.matmul(query, key_states.transpose(2, 3)) * scaling  # [B, H, S, S]
+    # In place where eager allocates: these [B, H, S, S] tensors are the largest of the forward
+    # pass, and each fresh one costs page faults. Same kernels, so the same values as eager.
+    logits = torch.matmul(query, key_states.transpose(2, 3)).mul_(scaling)  # [B, H, S, S]
     if softcap is not None:
-        logits = torch.tanh(logits / softcap) * softcap
+        logits.div_(softcap).tanh_().mul_(softcap)
     if attention_mask is not None:
-        logits = logits + attention_mask[:, :, :, : key_states.shape[-2]]
+        mask = attention_mask[:, :, :, : key_states.shape[-2]]
+        logits = logits.add_(mask) if mask.dtype == logits.dtype else logits + mask
     weights = torch.nn.functional.softmax(logits, dim=-1, dtype=torch.float32).to(query.dtype)
     if dropout and module.training:
         weights = torch.nn.functional.dropout(weights, p=dropout, training=True)

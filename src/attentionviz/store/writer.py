@@ -9,7 +9,9 @@ a reader never sees a half-written run.
 The arrays are head-major ([heads, tokens, ...]) for the readers, and the capture numbers its
 sequences in batch order, so one batch of one head is one contiguous byte range: each is written
 with a single `pwrite`. Nothing is memory-mapped while writing, so the build's resident memory is
-its batch, not the run (the written pages are the kernel's page cache).
+its batch, not the run (the written pages are the kernel's page cache). Writeback of each block
+starts as soon as it lands (`sync_file_range`), so a build of gigabytes never piles up enough
+dirty pages for the kernel to throttle its writes, and the final `fdatasync` has little left to do.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 
 from attentionviz.errors import AttentionVizError
 from attentionviz.hashing import sha256_file
+from attentionviz.linux import start_writeback
 from attentionviz.store import names
 from attentionviz.store.atomic import read_json, write_json
 from attentionviz.store.manifest import Manifest, save_manifest
@@ -75,12 +78,14 @@ class _ArrayFile:
         if start < 0 or start + block.shape[1] > self.shape[1]:
             raise ValueError(f"rows {start}..{start + block.shape[1]} outside {self.path.name} {self.shape}")
         block = np.ascontiguousarray(block, dtype=DTYPE)
+        first = self.data_offset + start * self.row_bytes
         for head in range(block.shape[0]):
-            offset = self.data_offset + (head * self.shape[1] + start) * self.row_bytes
+            offset = first + head * self.shape[1] * self.row_bytes
             data = memoryview(block[head]).cast("B")
             while data:
                 written = os.pwrite(self.fd, data, offset)
                 data, offset = data[written:], offset + written
+        start_writeback(self.fd, first, offset - first)
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -155,10 +160,16 @@ class CaptureWriter:
         # and syncing it without syncing the arrays first would not make it safe against power loss.
         write_json(self.state_path, {"key": self.state_key, "done": sorted(self.done)}, durable=False)
 
-    def checksums(self) -> dict[str, dict[str, Any]]:
-        """Make every array durable, then describe it (shape, dtype, sha256 of the file) for the manifest."""
+    def sync(self) -> None:
+        """Make every array durable.
+
+        The manifest, written after this, must never describe data that is still only in memory.
+        """
         for f in self.files.values():
-            os.fdatasync(f.fd)  # the manifest, written after this, must never describe data still in memory
+            os.fdatasync(f.fd)
+
+    def checksums(self) -> dict[str, dict[str, Any]]:
+        """Describe every (synced) array for the manifest: shape, dtype, sha256 of the file."""
         return {
             name: {"shape": list(f.shape), "dtype": "float32", "sha256": sha256_file(f.path)}
             for name, f in self.files.items()

@@ -1,0 +1,81 @@
+"""One padded batch -> the run's contiguous rows: [B, heads, S, ...] -> [heads, real rows, ...].
+
+The capture numbers its sequences in batch order, so a batch's real tokens (and real query-key
+pairs) are one contiguous range of every head's array. Batches group sequences of similar length,
+so a batch is a few runs of consecutive sequences of equal length; each run is copied straight
+into place with one strided copy (a flat-index gather would first have to copy the head-major
+view of the weights, then gather it: twice the memory traffic).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class Run:
+    """Consecutive batch rows `first`..`first + count` whose sequences all have `length` tokens."""
+
+    first: int
+    count: int
+    length: int
+
+
+@dataclass(frozen=True)
+class BatchRows:
+    """Where one batch goes: its first token row and attention offset, and its runs of lengths."""
+
+    size: int  # the padded length: the longest sequence of the batch
+    token_start: int
+    attn_start: int
+    runs: tuple[Run, ...]
+
+    @classmethod
+    def of(cls, lengths: list[int], *, token_start: int, attn_start: int) -> BatchRows:
+        """The rows of a batch whose sequences have `lengths`, right-padded to the longest."""
+        runs: list[Run] = []
+        for row, length in enumerate(lengths):
+            if runs and runs[-1].length == length:
+                runs[-1] = Run(runs[-1].first, runs[-1].count + 1, length)
+            else:
+                runs.append(Run(row, 1, length))
+        return cls(max(lengths), token_start, attn_start, tuple(runs))
+
+    def tokens(self, tensor: torch.Tensor) -> np.ndarray:
+        """[B, heads, S, *row] -> [heads, real tokens of the batch, *row] in batch order."""
+        self._check(tensor)
+        rows = sum(run.count * run.length for run in self.runs)
+        heads, row_shape = tensor.shape[1], tuple(tensor.shape[3:])
+        out = tensor.new_empty((heads, rows, *row_shape))
+        at = 0
+        for run in self.runs:
+            n = run.count * run.length
+            out[:, at : at + n].view(heads, run.count, run.length, *row_shape).copy_(
+                tensor[run.first : run.first + run.count, :, : run.length].transpose(0, 1)
+            )
+            at += n
+        return out.numpy()
+
+    def pairs(self, tensor: torch.Tensor) -> np.ndarray:
+        """[B, heads, S, S] -> [heads, real query-key pairs of the batch] in batch order."""
+        self._check(tensor)
+        heads = tensor.shape[1]
+        out = tensor.new_empty((heads, sum(run.count * run.length**2 for run in self.runs)))
+        at = 0
+        for run in self.runs:
+            n, size = run.count * run.length**2, run.length
+            out[:, at : at + n].view(heads, run.count, size, size).copy_(
+                tensor[run.first : run.first + run.count, :, :size, :size].transpose(0, 1)
+            )
+            at += n
+        return out.numpy()
+
+    def _check(self, tensor: torch.Tensor) -> None:
+        if tensor.shape[2] != self.size:
+            raise ValueError(f"the model ran {tensor.shape[2]} positions for a batch padded to {self.size}")

@@ -1,0 +1,49 @@
+"""A padded batch packs into exactly its sequences' rows, in batch order, for every head."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from attentionviz.capture.packing import BatchRows
+
+
+def _reference_tokens(tensor: torch.Tensor, lengths: list[int]) -> np.ndarray:
+    return np.stack(
+        [
+            np.concatenate([tensor[b, h, :n].numpy() for b, n in enumerate(lengths)])
+            for h in range(tensor.shape[1])
+        ]
+    )
+
+
+def _reference_pairs(tensor: torch.Tensor, lengths: list[int]) -> np.ndarray:
+    return np.stack(
+        [
+            np.concatenate([tensor[b, h, :n, :n].numpy().ravel() for b, n in enumerate(lengths)])
+            for h in range(tensor.shape[1])
+        ]
+    )
+
+
+@pytest.mark.parametrize("lengths", [[5, 3, 1], [4, 4], [1]])
+def test_rows_of_a_padded_batch_are_its_sequences_in_order(lengths: list[int]) -> None:
+    generator = torch.Generator().manual_seed(0)
+    size, heads = max(lengths), 3
+    vectors = torch.randn(len(lengths), size, heads, 8, generator=generator).transpose(
+        1, 2
+    )  # as models view q
+    weights = torch.rand(len(lengths), heads, size, size, generator=generator)
+    rows = BatchRows.of(lengths, token_start=10, attn_start=20)
+
+    np.testing.assert_array_equal(rows.tokens(vectors), _reference_tokens(vectors, lengths))
+    np.testing.assert_array_equal(rows.tokens(vectors[..., 0]), _reference_tokens(vectors[..., 0], lengths))
+    np.testing.assert_array_equal(rows.pairs(weights), _reference_pairs(weights, lengths))
+    assert (rows.token_start, rows.attn_start) == (10, 20)
+
+
+def test_a_tensor_padded_differently_from_the_batch_is_refused() -> None:
+    rows = BatchRows.of([3, 2], token_start=0, attn_start=0)
+    with pytest.raises(ValueError, match="ran 4 positions for a batch padded to 3"):
+        rows.tokens(torch.zeros(2, 1, 4, 8))
