@@ -60,16 +60,16 @@ class ModelFacts:
         return handles
 
     def check_all_layers_called(self, recorder: Recorder) -> None:
-        missing = sorted(set(range(self.n_layers)) - set(recorder.calls))
+        missing = sorted(set(range(self.n_layers)) - set(recorder.seen))
         if missing:
             raise ModelError(
                 f"layers {missing} computed attention without transformers' AttentionInterface, so their queries and "
                 f"keys cannot be captured; extend the {self.family.name!r} row in {TABLE_PATH} (or capture/recorder.py)"
             )
-        first = recorder.calls[0]
-        if first.q.shape[1] != self.n_heads or first.k.shape[1] != self.n_kv_heads:
+        first = recorder.seen[0]
+        if first.n_heads != self.n_heads or first.n_kv_heads != self.n_kv_heads:
             raise ModelError(
-                f"layer 0 produced {first.q.shape[1]} query and {first.k.shape[1]} key heads, but the config says "
+                f"layer 0 produced {first.n_heads} query and {first.n_kv_heads} key heads, but the config says "
                 f"{self.n_heads} and {self.n_kv_heads}; fix the {self.family.name!r} row in {TABLE_PATH}"
             )
 

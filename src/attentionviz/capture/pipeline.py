@@ -193,7 +193,7 @@ def _forward_inputs(
     mask = torch.zeros((len(batch), longest), dtype=torch.long)
     for row, seq in enumerate(batch):
         n = len(seq.input_ids)
-        ids[row, :n] = torch.tensor(seq.input_ids)
+        ids[row, :n] = torch.from_numpy(seq.input_ids)
         mask[row, :n] = 1
     return {"input_ids": ids.to(loaded.device), "attention_mask": mask.to(loaded.device)}
 
@@ -230,7 +230,7 @@ def _verify_masks(
     """The mask each layer applied must be the one its LayerInfo describes (so attention can be recomputed)."""
     from attentionviz.store.recompute import allowed_mask
 
-    for layer, call in recorder.calls.items():
+    for layer, call in recorder.seen.items():
         expected = allowed_mask(length, layers[layer])
         seen = np.ones_like(expected) if call.allowed is None else call.allowed[:length, :length].numpy()
         if not np.array_equal(seen, expected):

@@ -49,15 +49,28 @@ class LayerCall:
     k_pre_rope: torch.Tensor | None = None  # [B, KVH, S, D]
 
 
+@dataclass(frozen=True)
+class LayerSeen:
+    """What the checks after a forward pass need of one layer's call.
+
+    The call itself goes to `Recorder.on_layer` and is dropped: holding every layer's tensors
+    until the end of the pass would keep all of a batch's attention weights in memory at once.
+    """
+
+    n_heads: int
+    n_kv_heads: int
+    allowed: torch.Tensor | None  # [S, S] bool: the mask of batch row 0, while masks are kept
+
+
 @dataclass
 class Recorder:
-    """Collects one forward pass's attention calls, keyed by layer index."""
+    """Hands one forward pass's attention calls to `on_layer`, and remembers which layers ran."""
 
     layer_of: dict[int, int]  # id(attention module) -> layer index
     family: Family
     keep_pre_rope: bool = False
     keep_masks: bool = True  # the build checks the masks once, then turns this off
-    calls: dict[int, LayerCall] = field(default_factory=dict)
+    seen: dict[int, LayerSeen] = field(default_factory=dict)
     pre_rope: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)
     on_layer: Callable[[int, LayerCall], None] | None = None
 
@@ -68,7 +81,7 @@ class Recorder:
                 f"attention was computed by a module ({type(module).__name__}) outside the layers that "
                 f"{TABLE_PATH} names for family {self.family.name!r}; fix its `layers`/`attention` paths"
             )
-        if layer in self.calls:
+        if layer in self.seen:
             raise ModelError(
                 f"layer {layer} computed attention twice in one forward pass; {TABLE_PATH} must name the "
                 "module that runs self-attention once per layer"
@@ -76,12 +89,12 @@ class Recorder:
         if self.keep_pre_rope:
             call.q_pre_rope = self.pre_rope.pop((layer, "q"))
             call.k_pre_rope = self.pre_rope.pop((layer, "k"))
-        self.calls[layer] = call
+        self.seen[layer] = LayerSeen(call.q.shape[1], call.k.shape[1], call.allowed)
         if self.on_layer is not None:
             self.on_layer(layer, call)
 
     def reset(self) -> None:
-        self.calls = {}
+        self.seen = {}
         self.pre_rope = {}
 
 

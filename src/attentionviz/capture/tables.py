@@ -18,9 +18,10 @@ def text_tables(sequences: list[TextSequence], tokenizer: Any) -> tuple[dict[str
     token_start = attn_offset = 0
     for index, seq in enumerate(sequences):
         n = len(seq.input_ids)
-        pieces = tokenizer.convert_ids_to_tokens(seq.input_ids)
+        ids = seq.input_ids.tolist()
+        pieces = tokenizer.convert_ids_to_tokens(ids)
         for position, (token_id, piece, (start, end), special) in enumerate(
-            zip(seq.input_ids, pieces, seq.offsets, seq.special, strict=True)
+            zip(ids, pieces, seq.offsets.tolist(), seq.special.tolist(), strict=True)
         ):
             shown = seq.text[start:end].strip() if start >= 0 and end > start else ""
             tokens["token"].append(shown or str(piece))
