@@ -9,6 +9,7 @@ view of the weights, then gather it: twice the memory traffic).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -49,30 +50,24 @@ class BatchRows:
 
     def tokens(self, tensor: torch.Tensor) -> np.ndarray:
         """[B, heads, S, *row] -> [heads, real tokens of the batch, *row] in batch order."""
-        self._check(tensor)
-        rows = sum(run.count * run.length for run in self.runs)
-        heads, row_shape = tensor.shape[1], tuple(tensor.shape[3:])
-        out = tensor.new_empty((heads, rows, *row_shape))
-        at = 0
-        for run in self.runs:
-            n = run.count * run.length
-            out[:, at : at + n].view(heads, run.count, run.length, *row_shape).copy_(
-                tensor[run.first : run.first + run.count, :, : run.length].transpose(0, 1)
-            )
-            at += n
-        return out.numpy()
+        packed = self._pack(tensor, lambda run: tensor[run.first : run.first + run.count, :, : run.length])
+        return packed.reshape(tensor.shape[1], -1, *tensor.shape[3:])
 
     def pairs(self, tensor: torch.Tensor) -> np.ndarray:
         """[B, heads, S, S] -> [heads, real query-key pairs of the batch] in batch order."""
+        return self._pack(
+            tensor, lambda run: tensor[run.first : run.first + run.count, :, : run.length, : run.length]
+        )
+
+    def _pack(self, tensor: torch.Tensor, piece: Callable[[Run], torch.Tensor]) -> np.ndarray:
+        """[heads, entries]: each run's `piece` ([count, heads, ...], a view) copied once into place."""
         self._check(tensor)
-        heads = tensor.shape[1]
-        out = tensor.new_empty((heads, sum(run.count * run.length**2 for run in self.runs)))
+        views = [piece(run).transpose(0, 1) for run in self.runs]  # [heads, count, ...]
+        sizes = [view[0].numel() for view in views]
+        out = tensor.new_empty((tensor.shape[1], sum(sizes)))
         at = 0
-        for run in self.runs:
-            n, size = run.count * run.length**2, run.length
-            out[:, at : at + n].view(heads, run.count, size, size).copy_(
-                tensor[run.first : run.first + run.count, :, :size, :size].transpose(0, 1)
-            )
+        for view, n in zip(views, sizes, strict=True):
+            out[:, at : at + n].view(view.shape).copy_(view)
             at += n
         return out.numpy()
 

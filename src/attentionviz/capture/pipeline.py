@@ -230,9 +230,10 @@ def _verify_masks(
     """The mask each layer applied must be the one its LayerInfo describes (so attention can be recomputed)."""
     from attentionviz.store.recompute import allowed_mask
 
-    for layer, call in recorder.seen.items():
+    for layer, layer_seen in recorder.seen.items():
         expected = allowed_mask(length, layers[layer])
-        seen = np.ones_like(expected) if call.allowed is None else call.allowed[:length, :length].numpy()
+        allowed = layer_seen.allowed
+        seen = np.ones_like(expected) if allowed is None else allowed[:length, :length].numpy()
         if not np.array_equal(seen, expected):
             raise ModelError(
                 f"layer {layer} applies an attention mask that is neither full, causal nor sliding-window; "
