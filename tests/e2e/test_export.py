@@ -30,10 +30,7 @@ class QuietHandler(SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def site(minilm_run: Path, tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[str]:
     """The MiniLM run exported whole, served from a plain static file server on a free port."""
-    out = tmp_path_factory.mktemp("site") / "minilm"
-    result = CliRunner().invoke(main, ["export", str(minilm_run), "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    with served_statically(out) as url:
+    with exported_and_served(minilm_run, tmp_path_factory.mktemp("site") / "minilm") as url:
         yield url
 
 
@@ -109,13 +106,19 @@ def served_statically(folder: Path) -> Iterator[str]:
         server.shutdown()
 
 
+@contextlib.contextmanager
+def exported_and_served(run: Path, out: Path) -> Iterator[str]:
+    """`attentionviz export RUN -o OUT`, then OUT behind the plain static file server."""
+    result = CliRunner().invoke(main, ["export", str(run), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    with served_statically(out) as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
 def image_site(digits_run: Path, tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[str]:
     """The digits ViT run exported whole (its images and patch atlas too), served statically."""
-    out = tmp_path_factory.mktemp("site") / "digits"
-    result = CliRunner().invoke(main, ["export", str(digits_run), "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    with served_statically(out) as url:
+    with exported_and_served(digits_run, tmp_path_factory.mktemp("site") / "digits") as url:
         yield url
 
 
