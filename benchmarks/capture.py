@@ -26,11 +26,11 @@ import json
 import os
 import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _shared import in_fresh_process
 
 
 def measure(model_name: str, max_tokens: int, rounds: int) -> dict[str, float]:
@@ -138,13 +138,7 @@ def main() -> None:
     print(header)
     for model in args.models.split(","):
         for tokens in args.tokens.split(","):
-            result = subprocess.run(
-                [sys.executable, __file__, "--one", model, tokens, "--rounds", str(args.rounds)],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            r = json.loads(result.stdout.strip().splitlines()[-1])
+            r = in_fresh_process(__file__, "--one", model, tokens, "--rounds", str(args.rounds))
             print(
                 f"{model:8} {r['tokens']:>7} {r['forward_tok_s']:>13.0f} {r['capture_loop_tok_s']:>13.0f} "
                 f"{r['overhead_loop']:>+8.1%} {r['overhead_cpu']:>+8.1%} "

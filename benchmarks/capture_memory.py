@@ -17,10 +17,10 @@ import argparse
 import json
 import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
+
+from _shared import in_fresh_process
 
 
 def _rss_mb() -> float:
@@ -81,13 +81,7 @@ def main() -> None:
         f"{'RSS after load':>14} {'after plan':>10} {'in loop (max)':>13} {'peak RSS MB':>11}"
     )
     for tokens in args.tokens.split(","):
-        result = subprocess.run(
-            [sys.executable, __file__, "--model", args.model, "--one", tokens],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        r = json.loads(result.stdout.strip().splitlines()[-1])
+        r = in_fresh_process(__file__, "--model", args.model, "--one", tokens)
         print(
             f"{r['tokens']:>7} {r['batches']:>7} {r['longest']:>7} {r['max_batch_tokens']:>21} "
             f"{r['max_batch_entries']:>9} {r['after_load_mb']:>14.0f} {r['after_plan_mb']:>10.0f} "

@@ -11,14 +11,13 @@ message to the answer sent (what the kernel spends per request), over every head
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from attentionviz.embed.command import parse_ranges
+from _shared import run_and_selection
 from attentionviz.errors import AttentionVizError
 from attentionviz.single_file import export_single_file
 from attentionviz.snapshot import CHROMIUM_ARGS
@@ -90,14 +89,7 @@ def widget_requests(run: Run) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run")
-    parser.add_argument("--layers")
-    parser.add_argument("--heads")
-    args = parser.parse_args()
-    run = Run(args.run)
-    layers = parse_ranges(args.layers, upper=run.info.layers, what="layers")
-    heads = parse_ranges(args.heads, upper=run.info.heads, what="heads")
+    run, layers, heads = run_and_selection(__doc__)
     print(
         f"{run.path.name}: {run.info.model}, {run.info.layers} x {run.info.heads} heads, {run.info.n_tokens} tokens"
     )

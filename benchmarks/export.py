@@ -11,15 +11,13 @@ and an image run's images. The site goes to a temporary folder that is removed a
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
-from attentionviz.embed.command import parse_ranges
+from _shared import run_and_selection
 from attentionviz.export import export_site
-from attentionviz.store.reader import Run
 
 
 def kind_of(path: Path, site: Path) -> str:
@@ -41,16 +39,7 @@ def kind_of(path: Path, site: Path) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("run", type=Path)
-    parser.add_argument("--layers")
-    parser.add_argument("--heads")
-    args = parser.parse_args()
-    run = Run(args.run)
-    layers = parse_ranges(args.layers, upper=run.info.layers, what="layers")
-    heads = parse_ranges(args.heads, upper=run.info.heads, what="heads")
+    run, layers, heads = run_and_selection(__doc__)
     with tempfile.TemporaryDirectory() as folder:
         site = Path(folder) / "site"
         start = time.perf_counter()

@@ -1,0 +1,32 @@
+"""Pieces several benchmark scripts share (imported as `_shared`: a script's folder is on sys.path)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def in_fresh_process(script: str, *args: str) -> dict[str, Any]:
+    """Run `python SCRIPT ARGS` (so peak RSS is its own) and return the JSON its last line prints."""
+    result = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, check=True)
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def run_and_selection(doc: str) -> tuple[Any, list[int] | None, list[int] | None]:
+    """Parse `RUN [--layers L] [--heads H]`: the opened run and the selected layers and heads."""
+    from attentionviz.embed.command import parse_ranges
+    from attentionviz.store.reader import Run
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--layers")
+    parser.add_argument("--heads")
+    args = parser.parse_args()
+    run = Run(args.run)
+    layers = parse_ranges(args.layers, upper=run.info.layers, what="layers")
+    heads = parse_ranges(args.heads, upper=run.info.heads, what="heads")
+    return run, layers, heads
