@@ -47,3 +47,19 @@ def test_a_tensor_padded_differently_from_the_batch_is_refused() -> None:
     rows = BatchRows.of([3, 2], token_start=0, attn_start=0)
     with pytest.raises(ValueError, match="ran 4 positions for a batch padded to 3"):
         rows.tokens(torch.zeros(2, 1, 4, 8))
+
+
+def test_rows_pack_into_a_block_whose_heads_lie_apart() -> None:
+    """As into the writer's blocks: each head contiguous, heads at any distance (and float32 from float16)."""
+    generator = torch.Generator().manual_seed(1)
+    lengths, heads = [6, 6, 2], 4
+    vectors = torch.randn(len(lengths), heads, 6, 8, generator=generator).to(torch.float16)
+    rows = BatchRows.of(lengths, token_start=0, attn_start=0)
+    memory = np.full(heads * 200, np.nan, dtype=np.float32)
+    block = np.lib.stride_tricks.as_strided(memory[3:], (heads, rows.n_tokens, 8), (200 * 4, 8 * 4, 4))
+    packed = rows.tokens(vectors, block)
+    assert packed is block
+    np.testing.assert_array_equal(block, _reference_tokens(vectors.float(), lengths))
+    assert np.isnan(memory[:3]).all() and np.isnan(memory[3 + rows.n_tokens * 8 : 200]).all(), (
+        "nothing outside"
+    )

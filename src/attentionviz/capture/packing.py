@@ -48,28 +48,55 @@ class BatchRows:
                 runs.append(Run(row, 1, length))
         return cls(max(lengths), token_start, attn_start, tuple(runs))
 
-    def tokens(self, tensor: torch.Tensor) -> np.ndarray:
-        """[B, heads, S, *row] -> [heads, real tokens of the batch, *row] in batch order."""
-        packed = self._pack(tensor, lambda run: tensor[run.first : run.first + run.count, :, : run.length])
-        return packed.reshape(tensor.shape[1], -1, *tensor.shape[3:])
+    @property
+    def n_tokens(self) -> int:
+        """The batch's real tokens: the rows `tokens` packs per head."""
+        return sum(run.count * run.length for run in self.runs)
 
-    def pairs(self, tensor: torch.Tensor) -> np.ndarray:
-        """[B, heads, S, S] -> [heads, real query-key pairs of the batch] in batch order."""
-        return self._pack(
-            tensor, lambda run: tensor[run.first : run.first + run.count, :, : run.length, : run.length]
+    @property
+    def n_pairs(self) -> int:
+        """The batch's real query-key pairs: the entries `pairs` packs per head."""
+        return sum(run.count * run.length**2 for run in self.runs)
+
+    def tokens(self, tensor: torch.Tensor, out: np.ndarray | None = None) -> np.ndarray:
+        """[B, heads, S, *row] -> [heads, real tokens of the batch, *row] in batch order (into `out`)."""
+        if out is None:
+            out = np.empty((tensor.shape[1], self.n_tokens, *tensor.shape[3:]), dtype=np.float32)
+        self._pack(tensor, lambda run: tensor[run.first : run.first + run.count, :, : run.length], out)
+        return out
+
+    def pairs(self, tensor: torch.Tensor, out: np.ndarray | None = None) -> np.ndarray:
+        """[B, heads, S, S] -> [heads, real query-key pairs of the batch] in batch order (into `out`)."""
+        if out is None:
+            out = np.empty((tensor.shape[1], self.n_pairs), dtype=np.float32)
+        self._pack(
+            tensor, lambda run: tensor[run.first : run.first + run.count, :, : run.length, : run.length], out
         )
+        return out
 
-    def _pack(self, tensor: torch.Tensor, piece: Callable[[Run], torch.Tensor]) -> np.ndarray:
-        """[heads, entries]: each run's `piece` ([count, heads, ...], a view) copied once into place."""
+    def _pack(self, tensor: torch.Tensor, piece: Callable[[Run], torch.Tensor], out: np.ndarray) -> None:
+        """Copy each run's `piece` ([count, heads, ...], a view) once into its place in `out`.
+
+        `out` is [heads, entries, ...] float32 with each head's entries contiguous (heads may lie
+        apart, as the writer's aligned blocks do).
+        """
+        import torch
+
         self._check(tensor)
         views = [piece(run).transpose(0, 1) for run in self.runs]  # [heads, count, ...]
         sizes = [view[0].numel() for view in views]
-        out = tensor.new_empty((tensor.shape[1], sum(sizes)))
+        if out.shape[0] != tensor.shape[1] or out[0].size != sum(sizes):
+            raise ValueError(
+                f"a block of {out.shape} cannot hold {tensor.shape[1]} heads of {sum(sizes)} entries"
+            )
+        flat = np.lib.stride_tricks.as_strided(
+            out, (out.shape[0], sum(sizes)), (out.strides[0], out.itemsize)
+        )
+        target = torch.from_numpy(flat)  # [heads, entries]
         at = 0
         for view, n in zip(views, sizes, strict=True):
-            out[:, at : at + n].view(view.shape).copy_(view)
+            target[:, at : at + n].view(view.shape).copy_(view)
             at += n
-        return out.numpy()
 
     def _check(self, tensor: torch.Tensor) -> None:
         if tensor.shape[2] != self.size:
