@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import attentionviz as av
+from attentionviz.store.direct import SETTING, direct_io_works
 from tests.support.interrupt import kill_when
 from tests.support.tiny_models import TEXT_MODELS
 
@@ -60,9 +61,10 @@ def long_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(model_folder: Path, long_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> av.Run:
-    """The same build, never interrupted."""
+    """The same build, never interrupted, written through the page cache."""
     out = tmp_path_factory.mktemp("reference") / "run"
-    subprocess.run(build_command(model_folder, long_corpus, out), check=True, timeout=300)
+    env = {**os.environ, SETTING: "0"}
+    subprocess.run(build_command(model_folder, long_corpus, out), check=True, env=env, timeout=300)
     return av.open(out)
 
 
@@ -105,11 +107,18 @@ def assert_same_run(a: av.Run, b: av.Run) -> None:
     pd.testing.assert_frame_equal(a.sequences, b.sequences)
 
 
-@pytest.mark.parametrize("kill_after", [1, 6])
+@pytest.mark.parametrize(
+    ("kill_after", "direct_io"),
+    [(1, ""), (6, ""), (6, "1")],
+    ids=["after-1", "after-6", "after-6-direct-io"],
+)
 def test_kill_9_then_rerun_equals_uninterrupted(
-    model_folder: Path, long_corpus: Path, reference: av.Run, tmp_path: Path, kill_after: int
+    model_folder: Path, long_corpus: Path, reference: av.Run, tmp_path: Path, kill_after: int, direct_io: str
 ) -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    """With direct I/O forced for every array, the run also equals the reference built through the page cache."""
+    if direct_io and not direct_io_works(tmp_path):
+        pytest.skip(f"{tmp_path} does not take O_DIRECT writes")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", SETTING: direct_io}
     out = tmp_path / "interrupted"
     killed = kill_when(
         build_command(model_folder, long_corpus, out),

@@ -276,7 +276,7 @@ def capture(
         raise ModelError(
             f"{loaded.info.architecture} has no rotary position encoding, so --pre-rope has nothing to add"
         )
-    writer = CaptureWriter(staging, shapes, state_key=work.resume_key)
+    writer = CaptureWriter(staging, shapes, state_key=work.resume_key, n_batches=len(work.batches))
     images_dir = staging / names.IMAGES_DIR if family.kind == "image" else None
     rec.register()
     net = loaded.model
@@ -365,20 +365,17 @@ def capture(
 
 
 def _write_layer(writer: CaptureWriter, layer: int, call: rec.LayerCall, rows: BatchRows) -> None:
-    """Write one layer's padded batch into its contiguous rows: one block per array."""
-    blocks = [
-        ("q", rows.tokens(call.q), rows.token_start),
-        ("k", rows.tokens(call.k), rows.token_start),
-        ("v_norm", rows.tokens(call.v_norm), rows.token_start),
-        ("attention", rows.pairs(call.weights), rows.attn_start),
-    ]
+    """Pack one layer's padded batch into blocks laid out for the writer, and queue them: one per array."""
+    tokens = (rows.tokens, rows.token_start, rows.n_tokens)
+    blocks = [("q", call.q, *tokens), ("k", call.k, *tokens), ("v_norm", call.v_norm, *tokens)]
+    blocks.append(("attention", call.weights, rows.pairs, rows.attn_start, rows.n_pairs))
     if call.q_pre_rope is not None and call.k_pre_rope is not None:
-        blocks += [
-            ("q_pre_rope", rows.tokens(call.q_pre_rope), rows.token_start),
-            ("k_pre_rope", rows.tokens(call.k_pre_rope), rows.token_start),
-        ]
-    for kind, block, start in blocks:
-        writer.write_block(names.array_name(layer, kind), block, start)
+        blocks += [("q_pre_rope", call.q_pre_rope, *tokens), ("k_pre_rope", call.k_pre_rope, *tokens)]
+    for kind, tensor, pack, start, count in blocks:
+        name = names.array_name(layer, kind)
+        block = writer.empty_block(name, start, count)
+        pack(tensor, block)
+        writer.write_block(name, block, start)
 
 
 def _write_tables(staging: Path, work: Plan, loaded: LoadedModel, facts: ModelFacts) -> None:

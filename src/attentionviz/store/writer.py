@@ -7,15 +7,18 @@ every batch is done, checksums and the manifest are written and the folder is re
 a reader never sees a half-written run.
 
 The arrays are head-major ([heads, tokens, ...]) for the readers, and the capture numbers its
-sequences in batch order, so one batch of one head is one contiguous byte range: each is written
-with a single `pwrite`. Nothing is memory-mapped while writing, so the build's resident memory is
-its batch, not the run (the written pages are the kernel's page cache). Writeback of each block
-starts as soon as it lands (`sync_file_range`), so a build of gigabytes never piles up enough
-dirty pages for the kernel to throttle its writes, and the final `fdatasync` has little left to do.
+sequences in batch order, so one batch of one head is one contiguous byte range (`array_file`).
+The capture packs each layer's batch into a block laid out for its file and queues it; a thread
+writes it while the model computes on (`write_behind`). Arrays with large blocks are written with
+direct I/O, which leaves the CPU to the model (`direct`); the others go through the page cache,
+with writeback started as each block lands (`sync_file_range`), so a build of gigabytes never
+piles up enough dirty pages for the kernel to throttle it. Nothing is memory-mapped while writing,
+so the build's resident memory is its batch (and at most 256 MB of queued blocks), not the run.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -26,14 +29,22 @@ import numpy as np
 
 from attentionviz.errors import AttentionVizError
 from attentionviz.hashing import sha256_file
-from attentionviz.linux import start_writeback
 from attentionviz.store import names
+from attentionviz.store.array_file import DTYPE, ArrayFile, Written
 from attentionviz.store.atomic import read_json, write_json
+from attentionviz.store.direct import ALIGN, direct_io_works
+from attentionviz.store.direct import always as direct_io_always
 from attentionviz.store.manifest import Manifest, save_manifest
+from attentionviz.store.write_behind import WriteBehind
 
 log = logging.getLogger(__name__)
 
-DTYPE = np.dtype("<f4")
+# Direct I/O for an array whose batches average at least this much per head. A direct write costs
+# about 80 us of CPU however small it is (interrupts, VM exits): ~0.3 s per GB at 256 kB blocks,
+# where the page cache costs 0.3-1.3 s per GB, more the more a build writes. Smaller blocks (value
+# norms, tiny builds) go through the page cache; they would also share sectors with several
+# neighbours and hold back the record of finished batches.
+DIRECT_MIN_BYTES = 64 << 10
 
 
 def array_shapes(
@@ -59,114 +70,125 @@ def array_shapes(
     return shapes
 
 
-class _ArrayFile:
-    """One preallocated `.npy` file written by offset: [heads, length, *row] float32."""
-
-    def __init__(self, path: Path, shape: tuple[int, ...], *, reuse: bool) -> None:
-        self.path = path
-        self.shape = shape
-        header = _npy_header(path) if reuse else None
-        self.reused = header is not None and header[0] == shape
-        self.data_offset = header[1] if header is not None and self.reused else _create_npy(path, shape)
-        self.fd = os.open(path, os.O_RDWR)
-        self.row_bytes = int(np.prod(shape[2:], dtype=np.int64)) * DTYPE.itemsize
-
-    def write_block(self, block: np.ndarray, start: int) -> None:
-        """Write `block` [heads, n, *row] at rows start..start+n of every head."""
-        if block.shape[0] != self.shape[0] or block.shape[2:] != self.shape[2:]:
-            raise ValueError(f"block {block.shape} does not fit {self.path.name} {self.shape}")
-        if start < 0 or start + block.shape[1] > self.shape[1]:
-            raise ValueError(f"rows {start}..{start + block.shape[1]} outside {self.path.name} {self.shape}")
-        block = np.ascontiguousarray(block, dtype=DTYPE)
-        first = self.data_offset + start * self.row_bytes
-        for head in range(block.shape[0]):
-            offset = first + head * self.shape[1] * self.row_bytes
-            data = memoryview(block[head]).cast("B")
-            while data:
-                written = os.pwrite(self.fd, data, offset)
-                data, offset = data[written:], offset + written
-        start_writeback(self.fd, first, offset - first)
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-
-def _npy_header(path: Path) -> tuple[tuple[int, ...], int] | None:
-    """(shape, offset of the data) of a C-ordered float32 `.npy` file; None when it is not one."""
-    try:
-        with path.open("rb") as handle:
-            np.lib.format.read_magic(handle)
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
-            offset = handle.tell()
-    except (OSError, ValueError):
-        return None
-    if fortran or np.dtype(dtype) != DTYPE:
-        return None
-    return tuple(shape), offset
-
-
-def _create_npy(path: Path, shape: tuple[int, ...]) -> int:
-    """A version 1.0 `.npy` header followed by a sparse, zero-filled body of the full size.
-
-    Returns the offset of the data.
-    """
-    with path.open("wb") as handle:
-        np.lib.format.write_array_header_1_0(
-            handle, {"descr": DTYPE.str, "fortran_order": False, "shape": shape}
-        )
-        offset = handle.tell()
-        handle.truncate(offset + int(np.prod(shape, dtype=np.int64)) * DTYPE.itemsize)
-    return offset
+def _head_bytes(shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape[1:], dtype=np.int64)) * DTYPE.itemsize
 
 
 class CaptureWriter:
-    """Preallocated arrays in a staging folder, filled batch by batch."""
+    """Preallocated arrays in a staging folder, filled batch by batch.
 
-    def __init__(self, staging: Path, shapes: dict[str, tuple[int, ...]], *, state_key: str) -> None:
+    A batch counts as done (and is recorded in the build state, so a resumed build skips it) once
+    every byte of it is written: with direct I/O the sectors a batch shares with batches not yet
+    run wait for them, so the record trails the capture by a batch or two.
+    """
+
+    def __init__(
+        self,
+        staging: Path,
+        shapes: dict[str, tuple[int, ...]],
+        *,
+        state_key: str,
+        n_batches: int = 1,
+        direct: bool | None = None,
+        direct_min_bytes: int | None = None,
+    ) -> None:
+        """`direct`: None probes the folder; `direct_min_bytes`: None takes `DIRECT_MIN_BYTES` (or 0, by setting)."""
         self.staging = staging
         self.shapes = shapes
         self.state_key = state_key
         self.state_path = staging / names.BUILD_STATE
-        self.done: set[int] = set()
         state = read_json(self.state_path) if self.state_path.exists() else {}
         resume = isinstance(state, dict) and state.get("key") == state_key
-        (staging / names.CAPTURE_DIR).mkdir(parents=True, exist_ok=True)
+        capture_dir = staging / names.CAPTURE_DIR
+        capture_dir.mkdir(parents=True, exist_ok=True)
+        self.direct = direct_io_works(capture_dir) if direct is None else direct
+        self.behind = WriteBehind()
+        if direct_min_bytes is None:
+            direct_min_bytes = 0 if direct_io_always() else DIRECT_MIN_BYTES
+        direct_names = {
+            name
+            for name, shape in shapes.items()
+            if self.direct and _head_bytes(shape) >= direct_min_bytes * n_batches
+        }
         self.files = {
-            name: _ArrayFile(names.array_path(staging, name), shape, reuse=resume)
+            name: ArrayFile(
+                names.array_path(staging, name),
+                shape,
+                reuse=resume,
+                behind=self.behind,
+                align=ALIGN if name in direct_names else 1,
+            )
             for name, shape in shapes.items()
         }
+        log.debug(
+            "%d arrays written with direct I/O, %d through the page cache",
+            len(direct_names),
+            len(shapes) - len(direct_names),
+        )
+        self.done: frozenset[int] = frozenset()  # the batches an earlier run finished
         if resume and all(f.reused for f in self.files.values()):
-            self.done = set(state["done"])
-        else:  # a recreated array holds none of the recorded batches
-            self._save_state()
+            self.done = frozenset(state["done"])
+        self._recorded = set(self.done)  # finished batches, as the writer thread records them
+        self._batch_waits: set[tuple[str, int]] = set()  # what the running batch waits for
+        self._waiting: dict[int, set[tuple[str, int]]] = {}  # batch -> what it waits for
+        self._save_state()
+
+    def empty_block(self, name: str, start: int, n: int) -> np.ndarray:
+        """An uninitialised [heads, n, ...] block for `write_block(name, block, start)` to write in place."""
+        return self.files[name].empty_block(start, n)
 
     def write_block(self, name: str, block: np.ndarray, start: int) -> None:
-        """Copy one layer's batch into place: `block` is [heads, n, ...] for rows start..start+n.
+        """Queue one layer's batch: `block` is [heads, n, ...] for rows start..start+n.
 
         Token arrays are indexed by global token, attention arrays by offset in the flattened
-        per-sequence [n, n] matrices.
+        per-sequence [n, n] matrices. `block` must not change until the writes are done: fill a
+        fresh `empty_block` for each call.
         """
-        self.files[name].write_block(block, start)
+        self._settle(name, self.files[name].write_block(block, start))
 
     def mark_done(self, batch: int) -> None:
-        """Record a finished batch (its data is already in the files, i.e. in the page cache)."""
-        self.done.add(batch)
+        """The running batch has queued all its blocks: record it once they are all written."""
+        waits, self._batch_waits = self._batch_waits, set()
+        if waits:
+            self._waiting[batch] = waits
+        else:
+            self.behind.then(functools.partial(self._record, batch))
+
+    def _settle(self, name: str, written: Written) -> None:
+        """Update what every batch waits for; queue the record of those that wait for nothing."""
+        whole = {(name, sector) for sector in written.whole}
+        self._batch_waits |= {(name, sector) for sector in written.pending}
+        self._batch_waits -= whole
+        for batch, waits in list(self._waiting.items()):
+            waits -= whole
+            if not waits:
+                del self._waiting[batch]
+                self.behind.then(functools.partial(self._record, batch))
+
+    def _record(self, batch: int) -> None:
+        """On the writer thread, after the batch's last write."""
+        self._recorded.add(batch)
         self._save_state()
 
     def _save_state(self) -> None:
-        # Not fsynced: it guards against an interrupted process (whose writes the page cache keeps),
-        # and syncing it without syncing the arrays first would not make it safe against power loss.
-        write_json(self.state_path, {"key": self.state_key, "done": sorted(self.done)}, durable=False)
+        # Not fsynced: it guards against an interrupted process (whose writes the page cache or the
+        # disk keeps), and syncing it without syncing the arrays first would not make it power-safe.
+        write_json(self.state_path, {"key": self.state_key, "done": sorted(self._recorded)}, durable=False)
 
     def sync(self) -> None:
-        """Make every array durable.
+        """Write everything still pending and make every array durable.
 
         The manifest, written after this, must never describe data that is still only in memory.
         """
+        for name, f in self.files.items():
+            self._settle(name, f.finish())
+        self.behind.drain()
+        if self._waiting:
+            raise RuntimeError(
+                f"internal error: batches {sorted(self._waiting)} were never completely written"
+            )
         for f in self.files.values():
-            os.fdatasync(f.fd)
+            f.sync()
 
     def checksums(self) -> dict[str, dict[str, Any]]:
         """Describe every (synced) array for the manifest: shape, dtype, sha256 of the file."""
@@ -176,6 +198,8 @@ class CaptureWriter:
         }
 
     def close(self) -> None:
+        """End the writer thread (dropping unwritten blocks after a failure) and close the files."""
+        self.behind.close(abandon=True)
         for f in self.files.values():
             f.close()
 
