@@ -98,6 +98,8 @@ class ArrayFile:
         for head in range(block.shape[0]):
             written.update(self._put(first + head * self.span, block[head].data.cast("B"), pieces))
         self.behind.write(self.fd, pieces)
+        if self.align == 1:  # one call for every head's range (and the rows between, written already)
+            start_writeback(self.fd, first, (block.shape[0] - 1) * self.span + n * self.row_bytes)
         return written
 
     def finish(self) -> Written:
@@ -134,14 +136,15 @@ class ArrayFile:
         return all((block[head].ctypes.data - first - head * self.span) % self.align == 0 for head in heads)
 
     def _put(self, offset: int, data: memoryview, pieces: list[tuple[int, memoryview]]) -> Written:
-        """Write `data` at `offset`; with direct I/O, add its whole sectors to `pieces` (to be queued),
-        and its partial ends once their sectors are whole."""
+        """Write `data` at `offset`, or with direct I/O add to `pieces` what of it fills whole sectors.
+
+        With direct I/O, its partial end sectors are kept until other blocks fill them in.
+        """
         end = offset + data.nbytes
         low = -(-offset // self.align) * self.align
         high = end // self.align * self.align
-        if self.align == 1:  # through the page cache: the copy is CPU work, so it is done here, between
-            _pwrite_all(self.fd, data, offset)  # the model's steps, not beside them on the writer thread
-            start_writeback(self.fd, offset, data.nbytes)
+        if self.align == 1:  # the page cache: its copy is CPU work, done here between the model's steps
+            _pwrite_all(self.fd, data, offset)
             return Written()
         if low < high:
             pieces.append((low, data[low - offset : high - offset]))

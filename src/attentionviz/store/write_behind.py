@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LIMIT = 256 << 20
+DEFAULT_LIMIT = 64 << 20
 
 
 @dataclass(frozen=True)
