@@ -18,7 +18,7 @@ import numpy as np
 
 from attentionviz.linux import start_writeback
 from attentionviz.store.direct import PartialSectors, aligned_empty
-from attentionviz.store.write_behind import WriteBehind
+from attentionviz.store.write_behind import WriteBehind, pwrite_all
 
 DTYPE = np.dtype("<f4")
 
@@ -144,7 +144,7 @@ class ArrayFile:
         low = -(-offset // self.align) * self.align
         high = end // self.align * self.align
         if self.align == 1:  # the page cache: its copy is CPU work, done here between the model's steps
-            _pwrite_all(self.fd, data, offset)
+            pwrite_all(self.fd, data, offset)
             return Written()
         if low < high:
             pieces.append((low, data[low - offset : high - offset]))
@@ -160,12 +160,6 @@ class ArrayFile:
                 pieces.append((sector * self.align, filled.data))
                 written.whole.add(sector)
         return written
-
-
-def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
-    while data:
-        written = os.pwrite(fd, data, offset)
-        data, offset = data[written:], offset + written
 
 
 def npy_header(path: Path) -> tuple[tuple[int, ...], int] | None:

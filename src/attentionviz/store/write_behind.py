@@ -108,6 +108,11 @@ class WriteBehind:
         if self._error is not None:
             return
         for offset, data in job.pieces:
-            while data:
-                written = os.pwrite(job.fd, data, offset)
-                data, offset = data[written:], offset + written
+            pwrite_all(job.fd, data, offset)
+
+
+def pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    """Write all of `data` at `offset` (`pwrite` may write less than asked)."""
+    while data:
+        written = os.pwrite(fd, data, offset)
+        data, offset = data[written:], offset + written
