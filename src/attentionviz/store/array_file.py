@@ -48,7 +48,7 @@ class ArrayFile:
         self.reused = header is not None and header[0] == shape
         self.data_offset = header[1] if header is not None and self.reused else _create_npy(path, shape)
         self.row_bytes = int(np.prod(shape[2:], dtype=np.int64)) * DTYPE.itemsize
-        self.span = shape[1] * self.row_bytes  # bytes per head
+        self.span = head_bytes(shape)
         self.size = self.data_offset + shape[0] * self.span
         self.behind = behind
         self.align = align
@@ -140,12 +140,12 @@ class ArrayFile:
 
         With direct I/O, its partial end sectors are kept until other blocks fill them in.
         """
-        end = offset + data.nbytes
-        low = -(-offset // self.align) * self.align
-        high = end // self.align * self.align
         if self.align == 1:  # the page cache: its copy is CPU work, done here between the model's steps
             pwrite_all(self.fd, data, offset)
             return Written()
+        end = offset + data.nbytes
+        low = -(-offset // self.align) * self.align
+        high = end // self.align * self.align
         if low < high:
             pieces.append((low, data[low - offset : high - offset]))
         written = Written()
@@ -160,6 +160,11 @@ class ArrayFile:
                 pieces.append((sector * self.align, filled.data))
                 written.whole.add(sector)
         return written
+
+
+def head_bytes(shape: tuple[int, ...]) -> int:
+    """Bytes per head of a [heads, length, *row] float32 array."""
+    return int(np.prod(shape[1:], dtype=np.int64)) * DTYPE.itemsize
 
 
 def npy_header(path: Path) -> tuple[tuple[int, ...], int] | None:

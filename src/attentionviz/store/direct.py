@@ -2,9 +2,10 @@
 
 A buffered `pwrite` copies every byte into the page cache, and the kernel writes it out from
 there: on the 2-core VM we build on, SmolLM2's 132 kB per token made capturing 50k tokens 14.5%
-slower than the plain forward pass that way, and 1.8% slower with `O_DIRECT`, where the disk reads
-the buffer itself and the CPU is left to the model (benchmarks/capture.py). It asks that the buffer's address, the file offset and the length be multiples of
-the block size, while a batch's block of one head is a byte range that starts and ends anywhere.
+slower than the plain forward pass that way, and 2-3% slower with `O_DIRECT`, where the disk reads
+the buffer itself and the CPU is left to the model (benchmarks/capture.py). `O_DIRECT` asks that
+the buffer's address, the file offset and the length be multiples of the block size, while a
+batch's block of one head is a byte range that starts and ends anywhere.
 So its whole sectors go out directly, and the partial sectors at its two ends wait here until the
 neighbouring blocks fill them in (or, when the build ends, the rest is read back from the file).
 """

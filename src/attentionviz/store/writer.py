@@ -30,7 +30,7 @@ import numpy as np
 from attentionviz.errors import AttentionVizError
 from attentionviz.hashing import sha256_file
 from attentionviz.store import names
-from attentionviz.store.array_file import DTYPE, ArrayFile, Written
+from attentionviz.store.array_file import ArrayFile, Written, head_bytes
 from attentionviz.store.atomic import read_json, write_json
 from attentionviz.store.direct import ALIGN, direct_io_works
 from attentionviz.store.direct import always as direct_io_always
@@ -71,10 +71,6 @@ def array_shapes(
     return shapes
 
 
-def _head_bytes(shape: tuple[int, ...]) -> int:
-    return int(np.prod(shape[1:], dtype=np.int64)) * DTYPE.itemsize
-
-
 class CaptureWriter:
     """Preallocated arrays in a staging folder, filled batch by batch.
 
@@ -109,7 +105,7 @@ class CaptureWriter:
         direct_names = {
             name
             for name, shape in shapes.items()
-            if self.direct and _head_bytes(shape) >= direct_min_bytes * n_batches
+            if self.direct and head_bytes(shape) >= direct_min_bytes * n_batches
         }
         self.files = {
             name: ArrayFile(
