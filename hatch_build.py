@@ -1,7 +1,7 @@
 """Hatch build hook: build the web frontend into the package while a wheel is built.
 
 Runs `npm ci` (when `frontend/node_modules` is missing or older than the lock file) and
-`npm run build`, which writes `src/attentionviz/server/static/` (gitignored, shipped as a wheel
+`npm run build`, which writes `src/attentionviz/hosts/static/` (gitignored, shipped as a wheel
 artifact). Without node the hook keeps an existing build and otherwise warns: the server then
 answers with a page that says how to build the frontend. Set ATTENTIONVIZ_SKIP_FRONTEND=1 to skip.
 """
@@ -25,7 +25,7 @@ class FrontendBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             return
         root = Path(self.root)
         frontend = root / "frontend"
-        built = root / "src" / "attentionviz" / "server" / "static" / "index.html"
+        built = root / "src" / "attentionviz" / "hosts" / "static" / "index.html"
         npm = shutil.which("npm")
         if os.environ.get("ATTENTIONVIZ_SKIP_FRONTEND") or not (frontend / "package.json").exists():
             self.app.display_info("attentionviz: skipping the frontend build")

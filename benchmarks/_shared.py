@@ -9,6 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # synthetic runs are test support (tests.support.synthetic), not the package
+    sys.path.insert(0, str(ROOT))
+
 
 def in_fresh_process(script: str, *args: str) -> dict[str, Any]:
     """Run `python SCRIPT ARGS` (so peak RSS is its own) and return the JSON its last line prints."""
@@ -18,7 +22,7 @@ def in_fresh_process(script: str, *args: str) -> dict[str, Any]:
 
 def run_and_selection(doc: str) -> tuple[Any, list[int] | None, list[int] | None]:
     """Parse `RUN [--layers L] [--heads H]`: the opened run and the selected layers and heads."""
-    from attentionviz.embed.command import parse_ranges
+    from attentionviz.cli import parse_ranges
     from attentionviz.store.reader import Run
 
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -27,6 +31,6 @@ def run_and_selection(doc: str) -> tuple[Any, list[int] | None, list[int] | None
     parser.add_argument("--heads")
     args = parser.parse_args()
     run = Run(args.run)
-    layers = parse_ranges(args.layers, upper=run.info.layers, what="layers")
-    heads = parse_ranges(args.heads, upper=run.info.heads, what="heads")
+    layers = parse_ranges(args.layers, "layers")
+    heads = parse_ranges(args.heads, "heads")
     return run, layers, heads

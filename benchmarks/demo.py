@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from attentionviz.snapshot import CHROMIUM_ARGS
+from attentionviz.hosts.snapshot import CHROMIUM_ARGS
 
 URL = re.compile(r"attentionviz demo: \S+ at (http://\S+)")
 PHASES = {  # a line of the demo's log -> the phase that ends when it is printed

@@ -19,8 +19,8 @@ from typing import Any
 
 from _shared import run_and_selection
 from attentionviz.errors import AttentionVizError
-from attentionviz.single_file import export_single_file
-from attentionviz.snapshot import CHROMIUM_ARGS
+from attentionviz.hosts.export.single_file import export_single_file
+from attentionviz.hosts.snapshot import CHROMIUM_ARGS
 from attentionviz.store.reader import Run
 
 

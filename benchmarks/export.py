@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from _shared import run_and_selection
-from attentionviz.export import export_site
+from attentionviz.hosts.export.folder import export_site
 
 
 def kind_of(path: Path, site: Path) -> str:

@@ -42,11 +42,11 @@ def main() -> None:
 
 
 def measure(model: str, path: Path, tokens: int, layout_heads: int) -> None:
+    from attentionviz.api import open as open_run
     from attentionviz.embed import fidelity, joint
     from attentionviz.embed.knn import knn_graph
     from attentionviz.embed.quality import knn_preservation
-    from attentionviz.embed.reduce import get_reducer
-    from attentionviz.store.reader import open as open_run
+    from attentionviz.embed.reducers import get_reducer
 
     if not (path / "manifest.json").exists():
         import attentionviz as av

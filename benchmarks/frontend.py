@@ -3,7 +3,7 @@
     python benchmarks/frontend.py            # 144 heads x 10k points, and 1,024 heads x 10k points
     python benchmarks/frontend.py --quick    # 144 heads only
 
-Synthetic runs (attentionviz.store.synthetic), a real uvicorn on 127.0.0.1, Debian's headless
+Synthetic runs (tests.support.synthetic), a real uvicorn on 127.0.0.1, Debian's headless
 Chromium (WebGL2 in software, no GPU). "Preview" is the first frame in which every cell shows its
 small LOD preview (the `attentionviz:matrix-preview` mark); "complete paint" is the app's render
 event: every cell that has a layout drawn at the level of detail the point budget allows, submitted.
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from attentionviz.snapshot import CHROMIUM_ARGS
+from attentionviz.hosts.snapshot import CHROMIUM_ARGS
 
 GPU_DONE = """() => {
   const gl = window.__attentionviz.controller.canvas.deck.device.gl;
@@ -39,8 +39,9 @@ ORIGINAL_BYTES = 1.48e6  # the original's byLayerHead JSON per head, 10,042 poin
 def wire_bytes(folder: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from attentionviz.server.app import create_app
-    from attentionviz.store.synthetic import make_synthetic_run
+    import _shared  # noqa: F401  (the repo root on sys.path)
+    from attentionviz.hosts.server import create_app
+    from tests.support.synthetic import make_synthetic_run
 
     run = make_synthetic_run(
         folder / "one", layers=1, heads=12, tokens=5000, layouts=(("tsne", 2),), metrics=False
@@ -70,7 +71,7 @@ def wire_bytes(folder: Path) -> None:
 def serve(folder: Path) -> tuple[str, Any]:
     import uvicorn
 
-    from attentionviz.server.app import bind, create_app, url_of
+    from attentionviz.hosts.server import bind, create_app, url_of
 
     sock = bind("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(create_app([folder]), log_level="warning", access_log=False))
@@ -127,7 +128,8 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from attentionviz.store.synthetic import make_synthetic_run
+    import _shared  # noqa: F401  (the repo root on sys.path)
+    from tests.support.synthetic import make_synthetic_run
 
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:

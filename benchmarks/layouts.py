@@ -91,10 +91,10 @@ def main() -> None:
     parser.add_argument("--skip-original", action="store_true")
     args = parser.parse_args()
 
+    from attentionviz.api import open as open_run
     from attentionviz.embed import fidelity, joint
     from attentionviz.embed.knn import knn_graph
-    from attentionviz.embed.reduce import get_reducer
-    from attentionviz.store.reader import open as open_run
+    from attentionviz.embed.reducers import get_reducer
 
     run = open_run(ensure_run(args.run, "minilm", args.tokens))
     heads = [tuple(int(v) for v in item.split(".")) for item in args.heads.split(",")]

@@ -110,7 +110,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run
         if run is None:
-            from attentionviz.store.synthetic import make_synthetic_run
+            import _shared  # noqa: F401  (the repo root on sys.path)
+            from tests.support.synthetic import make_synthetic_run
 
             run = Path(tmp) / "synthetic"
             started = time.perf_counter()

@@ -7,7 +7,7 @@ export default defineConfig({
   base: "./",
   plugins: [svelte()],
   build: {
-    outDir: "../src/attentionviz/server/static",
+    outDir: "../src/attentionviz/hosts/static",
     emptyOutDir: true,
     chunkSizeWarningLimit: 1500,
     sourcemap: false,

@@ -8,7 +8,7 @@ export default defineConfig({
   plugins: [svelte()],
   define: { "process.env.NODE_ENV": JSON.stringify("production") },
   build: {
-    outDir: "../src/attentionviz/server/static/embed",
+    outDir: "../src/attentionviz/hosts/static/embed",
     emptyOutDir: true,
     chunkSizeWarningLimit: 4000,
     sourcemap: false,

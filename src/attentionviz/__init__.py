@@ -18,19 +18,19 @@ __version__ = "0.1.0"
 __all__ = ["AttentionVizError", "Head", "Run", "RunInfo", "Widget", "__version__", "build", "open"]
 
 if TYPE_CHECKING:
-    from attentionviz.api import build
+    from attentionviz.api import Run, build, open
     from attentionviz.errors import AttentionVizError
-    from attentionviz.store.reader import Head, Run, RunInfo, open
-    from attentionviz.widget import Widget
+    from attentionviz.hosts.widget import Widget
+    from attentionviz.store.reader import Head, RunInfo
 
 _LAZY = {
     "build": "attentionviz.api",
-    "open": "attentionviz.store.reader",
-    "Run": "attentionviz.store.reader",
+    "open": "attentionviz.api",
+    "Run": "attentionviz.api",
     "Head": "attentionviz.store.reader",
     "RunInfo": "attentionviz.store.reader",
     "AttentionVizError": "attentionviz.errors",
-    "Widget": "attentionviz.widget",
+    "Widget": "attentionviz.hosts.widget",
 }
 
 

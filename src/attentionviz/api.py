@@ -1,4 +1,9 @@
-"""The Python entry point `build`: capture a corpus through a model, then embed every head."""
+"""The Python API: `build` a run, `open` one, and the public `Run`, which adds to the store's reader
+what spans the layers above it (`embed` for more layouts).
+
+    run = attentionviz.build("minilm", "corpus.txt", out="runs/minilm")
+    run = attentionviz.open("runs/minilm").embed(layouts=("tsne.3d",))
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,49 @@ from pathlib import Path
 from typing import Any
 
 from attentionviz.options import BuildOptions
-from attentionviz.store.reader import Run
+from attentionviz.store import reader
 
 log = logging.getLogger(__name__)
+
+
+class Run(reader.Run):
+    """A finished run folder (`attentionviz.open(path)`): cheap to open, every array loaded on demand."""
+
+    def embed(
+        self,
+        *,
+        layouts: Sequence[str] | None = None,
+        dims: Sequence[int] = (2, 3),
+        progress: bool = False,
+        **settings: Any,
+    ) -> Run:
+        """Compute (more) layouts, metrics and fidelity for every head; returns the run, reopened.
+
+        `layouts`: methods ("umap") or keys ("tsne.3d"), None for every method. `settings` go to
+        `attentionviz.embed.pipeline.embed_run` (heads, workers, cluster, device, seed, overwrite,
+        normalisation, metric).
+        """
+        from attentionviz.embed.pipeline import embed_run
+
+        embed_run(
+            self.path,
+            layouts=None if layouts is None else tuple(layouts),
+            dims=tuple(dims),
+            progress=progress,
+            **settings,
+        )
+        return Run(self.path)
+
+    def __str__(self) -> str:
+        """The run's summary: model, corpus, sizes, layouts computed and their fidelity."""
+        from attentionviz.info import describe
+
+        return describe(self)
+
+
+def open(path: str | Path) -> Run:
+    """Open a finished run folder."""
+    return Run(path)
 
 
 def _tqdm_progress(desc: str, unit: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
@@ -48,8 +93,11 @@ def build(
     from attentionviz.capture import loading
     from attentionviz.capture.pipeline import capture
     from attentionviz.corpus import open_corpus
+    from attentionviz.embed.pipeline import plan_layouts
 
     options = dataclasses.replace(options or BuildOptions(), **_normalise(settings))
+    if options.layouts:  # a typo in a layout name should not cost a whole capture first
+        plan_layouts(options.layouts, options.dims)
     source = open_corpus(
         corpus, split=options.split, text_column=options.text_column, fmt=options.corpus_format
     )
@@ -76,6 +124,47 @@ def build(
             progress=progress,
         )
     return run
+
+
+def embed(
+    run: str | Path | Run,
+    *,
+    layouts: Sequence[str] | None = None,
+    dims: Sequence[int] = (2, 3),
+    layers: Sequence[int] | None = None,
+    heads: Sequence[int] | None = None,
+    normalisation: str | None = None,
+    progress: bool = False,
+    **settings: Any,
+) -> Run:
+    """Compute (more) layouts, metrics and fidelity for the heads of `layers` x `heads` (default:
+    every head) of a run; returns the run, reopened. What `attentionviz embed` runs.
+
+    `normalisation`: "auto" (None), "translated", "raw" or "translated+scaled". `settings` go to
+    `attentionviz.embed.pipeline.embed_run` (workers, cluster, device, seed, overwrite, metric).
+    """
+    from attentionviz.embed.joint import NORMALISATIONS
+    from attentionviz.errors import AttentionVizError
+
+    opened = run if isinstance(run, Run) else Run(run)
+    info = opened.info
+    chosen = [
+        (layer, head)
+        for layer in (range(info.layers) if layers is None else layers)
+        for head in (range(info.heads) if heads is None else heads)
+    ]
+    if normalisation not in NORMALISATIONS:
+        raise AttentionVizError(
+            f"unknown normalisation {normalisation!r}; choose from {', '.join(map(str, NORMALISATIONS))}"
+        )
+    return opened.embed(
+        layouts=layouts,
+        dims=dims,
+        heads=chosen,
+        normalisation=NORMALISATIONS[normalisation],
+        progress=progress,
+        **settings,
+    )
 
 
 def _normalise(settings: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,10 @@
 """The `attentionviz` command line. Logging is configured here and nowhere else.
 
+Every command follows one convention: click parses the arguments (ranges and lists included),
+the command calls one function of the library, and `report` prints what it returned (a text, or an
+object whose `str` is one: a Run, an export summary, a verify report). A result whose `ok` is False
+is printed to stderr and exits 2; a user's mistake is one `error:` line and exit 2.
+
 Heavy libraries (torch, transformers, reducers, pyarrow) are imported inside the commands, so
 `attentionviz --help` is instant.
 """
@@ -9,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -45,22 +50,53 @@ def main(verbose: int) -> None:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """Print a one-line error and exit non-zero (a library's multi-line message is folded onto one line)."""
     click.echo(f"error: {' '.join(message.split())}", err=True)
     sys.exit(2)
 
 
-def run_command(func: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call `func`, turning the user's mistakes into one-line errors instead of tracebacks."""
+def report(func: Any, *args: Any, **kwargs: Any) -> None:
+    """Call `func` and print its result; the user's mistakes become one-line errors, not tracebacks."""
     from attentionviz.errors import AttentionVizError
 
     try:
-        return func(*args, **kwargs)
+        result = func(*args, **kwargs)
+        text = "" if result is None else str(result)
     except AttentionVizError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted; rerun the same command to resume where it stopped")
+    ok = getattr(result, "ok", True)
+    if text:
+        click.echo(text, err=not ok)
+    if not ok:
+        sys.exit(2)
+
+
+def _csv(kind: type, values: str) -> tuple[Any, ...]:
+    """'tsne,umap' -> ('tsne', 'umap'); 'none' or '' -> ()."""
+    items = [v.strip() for v in values.split(",") if v.strip() and v.strip().lower() != "none"]
+    try:
+        return tuple(kind(v) for v in items)
+    except ValueError:
+        fail(f"cannot read {values!r} as a comma-separated list of {kind.__name__}")
+        raise
+
+
+def parse_ranges(text: str | None, what: str) -> list[int] | None:
+    """'0,2-4' -> [0, 2, 3, 4]; None or 'all' -> None (the library checks them against the run)."""
+    if text is None or text.strip().lower() in ("", "all"):
+        return None
+    found: list[int] = []
+    try:
+        for part in text.split(","):
+            if part.strip():
+                first, _, last = part.strip().partition("-")
+                found.extend(range(int(first), int(last or first) + 1))
+    except ValueError:
+        fail(f"cannot read --{what} {text!r}; write indices and ranges like 0,2-4")
+    return sorted(set(found))
 
 
 @main.command()
@@ -81,19 +117,9 @@ def run_command(func: Any, *args: Any, **kwargs: Any) -> Any:
 @click.option("--open/--no-open", "open_browser", default=False, help="Open the app in a web browser.")
 def serve(runs: tuple[str, ...], host: str, port: int, open_browser: bool) -> None:
     """Serve the web app over RUNS (run folders, or folders of runs), read-only."""
-    from attentionviz.server.cli import serve_command
+    from attentionviz.hosts.serve import serve_runs
 
-    run_command(serve_command, list(runs), host=host, port=port, open_browser=open_browser, echo=click.echo)
-
-
-def _csv(kind: type, values: str) -> tuple[Any, ...]:
-    """'tsne,umap' -> ('tsne', 'umap'); 'none' or '' -> ()."""
-    items = [v.strip() for v in values.split(",") if v.strip() and v.strip().lower() != "none"]
-    try:
-        return tuple(kind(v) for v in items)
-    except ValueError:
-        fail(f"cannot read {values!r} as a comma-separated list of {kind.__name__}")
-        raise
+    report(serve_runs, list(runs), host=host, port=port, open_browser=open_browser, say=click.echo)
 
 
 @main.command()
@@ -154,9 +180,9 @@ def _csv(kind: type, values: str) -> tuple[Any, ...]:
 @click.option("--batch-tokens", default=8192, show_default=True, help="Padded tokens per forward batch.")
 @click.option(
     "--layouts",
-    default="tsne,umap,pca",
+    default="all",
     show_default=True,
-    help="Layouts to compute after capture ('none' to skip).",
+    help="Layouts to compute after capture: methods (tsne, umap, pca), keys (tsne.3d), all, or none.",
 )
 @click.option("--dims", default="2,3", show_default=True, help="Layout dimensions.")
 @click.option(
@@ -174,23 +200,20 @@ def build(model: str, corpus: str, out: str, quiet: bool, **settings: Any) -> No
     or `wikipedia` (the bundled Wikipedia summaries, from the demo extra).
     """
     from attentionviz.api import build as build_run
-    from attentionviz.info import describe
 
     settings["max_tokens"] = settings["max_tokens"] or None
     settings["layouts"] = _csv(str, settings["layouts"])
     settings["dims"] = _csv(int, settings["dims"])
-    run = run_command(build_run, model, corpus, out=out, progress=not quiet, **settings)
-    click.echo(describe(run))
+    report(build_run, model, corpus, out=out, progress=not quiet, **settings)
 
 
 @main.command()
 @click.argument("run", type=click.Path(path_type=str))
 def info(run: str) -> None:
     """Summarise a run: model, corpus, sizes, layouts computed and their fidelity."""
-    from attentionviz.info import describe
-    from attentionviz.store.reader import Run
+    from attentionviz.api import open as open_run
 
-    click.echo(run_command(lambda: describe(Run(run))))
+    report(open_run, run)
 
 
 @main.command()
@@ -226,9 +249,9 @@ def demo(
 
     PCA layouts are made before serving; t-SNE and UMAP fill in from a background process.
     """
-    from attentionviz.demo import run_demo
+    from attentionviz.hosts.demo import run_demo
 
-    run_command(
+    report(
         run_demo,
         model,
         images=images,
@@ -237,7 +260,7 @@ def demo(
         port=port,
         open_browser=open_browser,
         progress=not quiet,
-        echo=click.echo,
+        say=click.echo,
     )
 
 
@@ -269,17 +292,16 @@ def export(
     single_file: bool,
 ) -> None:
     """Write RUN as a static web site (no Python behind it): `python -m http.server -d OUT` shows it."""
-    from attentionviz.export import export_command
+    from attentionviz.hosts.export import export
 
-    run_command(
-        export_command,
+    report(
+        export,
         run,
         out,
-        layers=layers,
-        heads=heads,
-        layouts=layouts,
+        layers=parse_ranges(layers, "layers"),
+        heads=parse_ranges(heads, "heads"),
+        layouts=_csv(str, layouts) if layouts else None,
         overwrite=overwrite,
-        echo=click.echo,
         single_file=single_file,
     )
 
@@ -313,19 +335,18 @@ def export(
 @click.option("--scale", default=2.0, show_default=True, help="Pixels per CSS pixel (2 or 3 for print).")
 def snapshot(run: str, out: str, dim: str, **settings: Any) -> None:
     """Save a PNG of one head (or of every head) of RUN, drawn by the web app in headless Chromium."""
-    from attentionviz.snapshot import snapshot as take
+    from attentionviz.hosts.snapshot import snapshot as take
 
-    path = run_command(take, run, out, dim=int(dim), **settings)
-    click.echo(f"wrote {path}")
+    report(take, run, out, dim=int(dim), **settings)
 
 
 @main.command()
 @click.argument("run", type=click.Path(path_type=str))
 @click.option(
     "--layouts",
-    default="tsne,umap,pca",
+    default="all",
     show_default=True,
-    help="Layouts to compute: tsne, umap, pca, or one dimension of one (tsne.3d; 3D t-SNE is only made when named).",
+    help="Layouts to compute: methods (tsne, umap, pca), keys (tsne.3d; 3D t-SNE is only made when named), or all.",
 )
 @click.option("--dims", default="2,3", show_default=True, help="Layout dimensions.")
 @click.option("--layers", default=None, help="Layers to embed, e.g. 0,2-4 (default: all).")
@@ -363,14 +384,22 @@ def snapshot(run: str, out: str, dim: str, **settings: Any) -> None:
     help="Layout metric.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def embed(run: str, layouts: str, dims: str, quiet: bool, **settings: Any) -> None:
+def embed(
+    run: str, layouts: str, dims: str, layers: str | None, heads: str | None, quiet: bool, **settings: Any
+) -> None:
     """Compute (more) layouts, head metrics and fidelity for a captured RUN; resumes where it stopped."""
-    from attentionviz.embed.command import embed_command
+    from attentionviz.api import embed as embed_run
 
-    summary = run_command(
-        embed_command, run, layouts=_csv(str, layouts), dims=_csv(int, dims), progress=not quiet, **settings
+    report(
+        embed_run,
+        run,
+        layouts=_csv(str, layouts),
+        dims=_csv(int, dims),
+        layers=parse_ranges(layers, "layers"),
+        heads=parse_ranges(heads, "heads"),
+        progress=not quiet,
+        **settings,
     )
-    click.echo(summary)
 
 
 @main.command()
@@ -380,9 +409,4 @@ def verify(run: str, quick: bool) -> None:
     """Check a run folder's integrity: manifest, arrays (sizes, checksums), tables, layouts."""
     from attentionviz.store.verify import verify_run
 
-    report = run_command(verify_run, run, quick=quick)
-    for problem in report.problems:
-        click.echo(f"error: {problem}", err=True)
-    if not report.ok:
-        sys.exit(2)
-    click.echo(report.summary())
+    report(verify_run, run, quick=quick)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-DEFAULT_LAYOUTS = ("tsne", "umap", "pca")
-DEFAULT_DIMS = (2, 3)
+from attentionviz.layouts import DIMS
+
 MIN_WINDOW = 8  # the shortest window (--max-length): special tokens plus some text
 
 
@@ -31,8 +30,8 @@ class BuildOptions:
     max_batch: int = 64
     attention_budget: int = 1 << 20  # max B * S * S attention entries per head in one batch
     # embedding (after capture)
-    layouts: tuple[str, ...] = DEFAULT_LAYOUTS
-    dims: tuple[int, ...] = DEFAULT_DIMS
+    layouts: tuple[str, ...] = ("all",)  # methods or keys ("tsne.3d"); "all": every method; (): none
+    dims: tuple[int, ...] = DIMS
     workers: int | None = None
     cluster: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -50,18 +49,10 @@ class BuildOptions:
         if self.batch_tokens < 1 or self.max_batch < 1:
             raise AttentionVizError("--batch-tokens must be at least 1")
         # checked before the capture, not after it: a typo should not cost a whole capture first
-        bad_dims = [d for d in self.dims if d not in DEFAULT_DIMS]
+        # (`api.build` checks the layout names against the reducer registry, too)
+        bad_dims = [d for d in self.dims if d not in DIMS]
         if bad_dims:
             raise AttentionVizError(f"layouts are 2D or 3D, not {bad_dims[0]}D; pass --dims 2,3")
-        bad = [
-            name
-            for name in self.layouts
-            if re.sub(r"\.?[23]d$", "", name.strip().lower()) not in DEFAULT_LAYOUTS
-        ]
-        if bad:
-            raise AttentionVizError(
-                f"unknown layout {bad[0]!r}; choose from {', '.join(DEFAULT_LAYOUTS)} (or 'none')"
-            )
 
     def capture_settings(self) -> dict[str, Any]:
         """The settings that change what a capture holds (they decide whether a build can resume)."""

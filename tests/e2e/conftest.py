@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from attentionviz.snapshot import CHROMIUM_ARGS
-from attentionviz.store.synthetic import make_synthetic_run
+from attentionviz.hosts.snapshot import CHROMIUM_ARGS
+from tests.support.synthetic import make_synthetic_run
 
 ROOT = Path(__file__).resolve().parents[2]
-STATIC = ROOT / "src" / "attentionviz" / "server" / "static"
+STATIC = ROOT / "src" / "attentionviz" / "hosts" / "static"
 CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = ROOT / "test-output" / "e2e"
 
@@ -71,7 +71,7 @@ def e2e_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def server(e2e_runs: Path, minilm_run: Path) -> Iterator[str]:
     """The app over the synthetic run and the real MiniLM run, on a free loopback port."""
-    from attentionviz.snapshot import served
+    from attentionviz.hosts.snapshot import served
 
     with served([e2e_runs / "synthetic", minilm_run]) as url:
         yield url

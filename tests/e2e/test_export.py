@@ -192,7 +192,7 @@ def test_exported_image_run_shows_the_image_view_heatmap(
 def test_export_writes_each_chosen_heads_attention_value_norms_and_aggregate(
     minilm_run: Path, tmp_path: Path
 ) -> None:
-    from attentionviz.server.frames import decode
+    from attentionviz.readmodel.frames import decode
 
     out = tmp_path / "details"
     result = CliRunner().invoke(

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def image_server(digits_run: Path) -> Iterator[str]:
-    from attentionviz.snapshot import served
+    from attentionviz.hosts.snapshot import served
 
     with served([digits_run]) as url:
         yield url

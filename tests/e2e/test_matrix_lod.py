@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from attentionviz.server.payloads import lod_order
+from attentionviz.readmodel.tables import lod_order
 from attentionviz.store.reader import Run
 
 pytestmark = pytest.mark.browser

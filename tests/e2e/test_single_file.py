@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from attentionviz.cli import main
-from attentionviz.single_file import export_single_file
+from attentionviz.hosts.export.single_file import export_single_file
 from attentionviz.store.reader import Run
 from tests.e2e.conftest import OUTPUT
 from tests.e2e.embedded import image_run_shown

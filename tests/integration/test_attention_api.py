@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from attentionviz.server.app import create_app
-from attentionviz.server.frames import decode
+from attentionviz.hosts.server import create_app
+from attentionviz.readmodel.frames import decode
 from attentionviz.store.reader import Run
 from tests.integration.test_capture_fidelity import TOLERANCE, eager_attentions
 

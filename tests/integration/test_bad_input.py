@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 import attentionviz as av
 from attentionviz.cli import main
-from attentionviz.store.synthetic import make_synthetic_run
+from tests.support.synthetic import make_synthetic_run
 
 NOISE = ("Loading weights",)  # transformers' own bar, printed in-process before `main` can silence it
 
@@ -271,7 +271,7 @@ API_CASES: dict[str, tuple[Callable[[av.Run], Any], str]] = {
     "negative layer": (lambda r: r.head(-1, 0), "out of range"),
     "sequence out of range": (lambda r: r.head(0, 0).attention(10**6), "sequence 1000000 is out of range"),
     "negative sequence": (lambda r: r.head(0, 0).attention(-1), "out of range"),
-    "unknown layout": (lambda r: r.head(0, 0).layout("nope"), "unknown layout 'nope'"),
+    "unknown layout": (lambda r: r.head(0, 0).layout("nope"), "no nope.2d layout for layer 0 head 0 (it has"),
     "4D layout": (lambda r: r.head(0, 0).layout("pca", dim=4), "2D or 3D"),
     "layout not computed": (lambda r: r.head(0, 0).layout("tsne"), "attentionviz embed"),
     "pre-rope vectors not kept": (lambda r: r.head(0, 0).queries(pre_rope=True), "--pre-rope"),
@@ -333,7 +333,7 @@ def test_api_damaged_run_raises_one_line(case: str, tmp_path: Path) -> None:
 def client(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from fastapi.testclient import TestClient
 
-    from attentionviz.server.app import create_app
+    from attentionviz.hosts.server import create_app
 
     root = tmp_path_factory.mktemp("served")
     make_synthetic_run(root / "good", layers=2, heads=2, tokens=40, layouts=(("pca", 2),))
@@ -349,10 +349,11 @@ SERVER_CASES: dict[str, tuple[str, int, str]] = {
     "unknown run": ("/api/runs/nope", 404, "no run named 'nope'"),
     "layer out of range": ("/api/runs/good/layers.99.heads.0", 404, "layer 99 is out of range"),
     "head out of range": ("/api/runs/good/layers.0.heads.99", 404, "head 99 is out of range"),
-    "huge layer number": ("/api/runs/good/layers.99999999999999999999999.heads.0", 404, "out of range"),
+    "huge layer number": ("/api/runs/good/layers.99999999999999999999999.heads.0", 404, "no API route"),
+    "4,301-digit layer number": (f"/api/runs/good/layers.{'9' * 4301}.heads.0", 404, "no API route"),
     "negative layer": ("/api/runs/good/layers.-1.heads.0", 404, "no API route"),
     "unknown layout": (f"{HEAD}/nope.2d", 404, "unknown layout"),
-    "4D layout": (f"{HEAD}/pca.4d", 404, "unknown layout"),
+    "4D layout": (f"{HEAD}/pca.4d", 404, "no API route"),
     "layout not computed": (f"{HEAD}/tsne.2d", 404, "attentionviz embed"),
     "bad row order": (f"{HEAD}/pca.2d?order=sideways", 422, "order"),
     "zero limit": (f"{HEAD}/norms?limit=0", 422, "limit"),
@@ -370,6 +371,13 @@ def test_server_bad_request_is_4xx_json(case: str, client: Any) -> None:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     assert expected in json.dumps(response.json()["detail"])
+    assert len(response.text) < 2000, "a 404 answers in one short line, whatever the URL"
+
+
+def test_a_very_long_run_name_is_not_echoed_whole(client: Any) -> None:
+    response = client.get(f"/api/runs/{'x' * 65_000}")
+    assert response.status_code == 404 and "no run named" in response.json()["detail"]
+    assert len(response.text) < 500
 
 
 # ---------------------------------------------------------------- odd but valid text

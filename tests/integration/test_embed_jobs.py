@@ -10,7 +10,7 @@ import pytest
 import attentionviz as av
 from attentionviz.embed.pipeline import embed_run
 from attentionviz.errors import AttentionVizError
-from attentionviz.store.synthetic import make_synthetic_run
+from tests.support.synthetic import make_synthetic_run
 
 LAYOUTS = ("umap", "pca")
 

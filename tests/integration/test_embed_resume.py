@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attentionviz.store.synthetic import make_synthetic_run
 from tests.support.interrupt import kill_when
+from tests.support.synthetic import make_synthetic_run
 
 LAYERS, HEADS = 3, 4
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from attentionviz.store.synthetic import make_synthetic_run
+from tests.support.synthetic import make_synthetic_run
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -61,12 +61,12 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_holds_the_built_web_app_and_sdist_the_sources(dist: Path) -> None:
     (wheel,) = dist.glob("attentionviz-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "attentionviz/server/static/index.html" in names
-    assert any(re.fullmatch(r"attentionviz/server/static/assets/.+\.js", n) for n in names)
+    assert "attentionviz/hosts/static/index.html" in names
+    assert any(re.fullmatch(r"attentionviz/hosts/static/assets/.+\.js", n) for n in names)
     # the notebook widget's and the single-file export's bundle
     assert {
-        "attentionviz/server/static/embed/attentionviz.js",
-        "attentionviz/server/static/embed/attentionviz.css",
+        "attentionviz/hosts/static/embed/attentionviz.js",
+        "attentionviz/hosts/static/embed/attentionviz.css",
     } <= set(names)
     assert "attentionviz/py.typed" in names
     assert not any(n.startswith("tests/") or "node_modules" in n for n in names)

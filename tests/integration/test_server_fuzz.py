@@ -10,8 +10,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from attentionviz.server.app import create_app
-from attentionviz.store.synthetic import make_synthetic_run
+from attentionviz.hosts.server import create_app
+from tests.support.synthetic import make_synthetic_run
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,8 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from attentionviz.server.app import bind, create_app
-from attentionviz.store.synthetic import make_synthetic_run
+from attentionviz.hosts.server import bind, create_app
+from tests.support.synthetic import make_synthetic_run
 
 SECRET = "TOP-SECRET-4f1c9a"
 
@@ -75,7 +75,12 @@ def client(app: Any) -> TestClient:
 
 
 @pytest.fixture(scope="module")
-def live(app: Any) -> Iterator[tuple[str, int]]:
+def live(live_server: tuple[Any, tuple[str, int]]) -> tuple[str, int]:
+    return live_server[1]
+
+
+@pytest.fixture(scope="module")
+def live_server(app: Any) -> Iterator[tuple[Any, tuple[str, int]]]:
     """The app under a real uvicorn on 127.0.0.1 (a free port), stopped after the module."""
     import uvicorn
 
@@ -87,10 +92,23 @@ def live(app: Any) -> Iterator[tuple[str, int]]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.01)
     assert server.started, "uvicorn did not start"
-    yield sock.getsockname()[:2]
+    yield server, sock.getsockname()[:2]
     server.should_exit = True
     thread.join(timeout=10)
     sock.close()
+
+
+def test_accepted_connections_send_without_waiting_for_acks(live_server: tuple[Any, tuple[str, int]]) -> None:
+    """TCP_NODELAY on the server's side of each connection: without it, Nagle holds every answer
+    on a reused (keep-alive) connection until the client's delayed ACK, ~40 ms later."""
+    server, address = live_server
+    with socket.create_connection(address, timeout=10) as conn:
+        conn.sendall(b"GET /api HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+        accepted = [c.transport.get_extra_info("socket") for c in server.server_state.connections]
+        assert accepted, "the server holds the open connection"
+        for sock in accepted:
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 def raw_request(address: tuple[str, int], request: bytes, *, timeout: float = 10.0) -> tuple[int, bytes]:
@@ -249,7 +267,7 @@ def test_binds_loopback_unless_told_otherwise(site: dict[str, Path]) -> None:
 
 
 def test_loopback_names_are_not_warned_about() -> None:
-    from attentionviz.server.cli import is_loopback
+    from attentionviz.hosts.serve import is_loopback
 
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.4", "example.com"))

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from attentionviz import demo
-from attentionviz.server.app import create_app
+from attentionviz.hosts import demo
+from attentionviz.hosts.server import create_app
 from attentionviz.store import head_outputs
-from attentionviz.store.synthetic import make_synthetic_run
+from tests.support.synthetic import make_synthetic_run
 
 COMING = {"tsne.2d", "umap.2d", "umap.3d"}
 

@@ -8,7 +8,8 @@ from scipy.stats import spearmanr
 
 from attentionviz.embed import fidelity, joint, metrics, quality
 from attentionviz.embed.knn import knn_graph
-from attentionviz.embed.reduce import REDUCERS, get_reducer, pca
+from attentionviz.embed.reducers import REDUCERS, get_reducer
+from attentionviz.embed.reducers.pca import pca
 from attentionviz.errors import AttentionVizError
 from attentionviz.store.manifest import LayerInfo
 from attentionviz.store.recompute import attention_from_qk

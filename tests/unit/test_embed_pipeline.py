@@ -12,11 +12,11 @@ from click.testing import CliRunner
 import attentionviz as av
 from attentionviz.cli import main
 from attentionviz.embed import pipeline
-from attentionviz.embed.command import parse_ranges
 from attentionviz.embed.fidelity import summarise
 from attentionviz.errors import AttentionVizError
+from attentionviz.layouts import Layout
 from attentionviz.store import head_outputs
-from attentionviz.store.synthetic import make_synthetic_run
+from tests.support.synthetic import make_synthetic_run
 
 FAST = ("umap", "pca")
 
@@ -56,7 +56,7 @@ def test_embed_run_stores_layouts_metrics_and_fidelity(tmp_path: Path) -> None:
         for method, dim in head.layouts():
             coords = head.layout(method, dim)
             assert coords.shape == (2 * n, dim) and np.isfinite(coords).all()
-            meta = head_outputs.load_layout_meta(run.path, head.layer, head.head, method, dim)
+            meta = head_outputs.load_layout_meta(run.path, head.layer, head.head, Layout(method, dim))
             chosen = meta["normalisation"]
             assert chosen["rule"].startswith("auto") and chosen["scale"] is False
             assert chosen["translate"] is (chosen["rho_translated"] <= 0.8 * chosen["rho_raw"])
@@ -74,7 +74,7 @@ def test_the_chosen_normalisation_is_recorded(tmp_path: Path) -> None:
     run = fresh_run(tmp_path / "run", heads=1)
     how = pipeline.Normalisation(translate=False, scale=True)
     pipeline.embed_run(run.path, layouts=("pca",), dims=(2,), workers=1, normalisation=how)
-    meta = head_outputs.load_layout_meta(run.path, 0, 0, "pca", 2)
+    meta = head_outputs.load_layout_meta(run.path, 0, 0, Layout("pca", 2))
     assert meta["normalisation"] == {
         "translate": False,
         "scale": True,
@@ -101,7 +101,7 @@ def test_pca_of_every_head_is_stored_before_the_expensive_layouts(
 def test_pca_alone_first_then_the_rest_gives_what_one_full_embed_gives(tmp_path: Path) -> None:
     first = fresh_run(tmp_path / "first", heads=2)
     whole = fresh_run(tmp_path / "whole", heads=2)
-    pipeline.embed_pca(first.path)
+    pipeline.embed_quick(first.path)
     for head in av.open(first.path).heads():
         assert sorted(head.layouts()) == [("pca", 2), ("pca", 3)]
         assert head.fidelity == {} and head.metrics == {}  # left to the full embed
@@ -112,7 +112,7 @@ def test_pca_alone_first_then_the_rest_gives_what_one_full_embed_gives(tmp_path:
         for method, dim in b.layouts():
             np.testing.assert_array_equal(a.layout(method, dim), b.layout(method, dim))
             meta_a, meta_b = (
-                head_outputs.load_layout_meta(run.path, b.layer, b.head, method, dim)
+                head_outputs.load_layout_meta(run.path, b.layer, b.head, Layout(method, dim))
                 for run in (first, whole)
             )
             assert meta_a["quality"] == meta_b["quality"]
@@ -136,8 +136,8 @@ def test_a_running_embed_says_which_layouts_it_is_computing(tmp_path: Path) -> N
 def test_an_interrupted_embed_resumes_where_it_stopped(tmp_path: Path) -> None:
     run = fresh_run(tmp_path / "run")
     pipeline.embed_run(run.path, layouts=FAST, workers=1)
-    kept = head_outputs.layout_path(run.path, 0, 0, "umap", 2)
-    lost = head_outputs.layout_path(run.path, 0, 1, "umap", 3)
+    kept = head_outputs.layout_path(run.path, 0, 0, Layout("umap", 2))
+    lost = head_outputs.layout_path(run.path, 0, 1, Layout("umap", 3))
     before = kept.stat().st_mtime_ns
     lost.unlink()
     assert not pipeline.head_complete(run, 0, 1, pipeline.plan_layouts(FAST, (2, 3)))
@@ -166,16 +166,6 @@ def test_selected_heads_only(tmp_path: Path) -> None:
         pipeline.embed_run(run.path, heads=[(5, 0)], workers=1)
 
 
-def test_parse_ranges() -> None:
-    assert parse_ranges("0,2-4", upper=6, what="layers") == [0, 2, 3, 4]
-    assert parse_ranges(None, upper=6, what="layers") is None
-    assert parse_ranges("all", upper=6, what="layers") is None
-    with pytest.raises(AttentionVizError, match="out of range"):
-        parse_ranges("7", upper=6, what="layers")
-    with pytest.raises(AttentionVizError, match="cannot read"):
-        parse_ranges("a-b", upper=6, what="heads")
-
-
 def test_embed_command_line(tmp_path: Path) -> None:
     run = fresh_run(tmp_path / "run")
     runner = CliRunner()
@@ -201,3 +191,7 @@ def test_embed_command_line(tmp_path: Path) -> None:
     assert av.open(run.path).head(0, 0).layouts() == []
     bad = runner.invoke(main, ["embed", str(run.path), "--layouts", "mds"])
     assert bad.exit_code == 2 and "unknown layout" in bad.output
+    for option, value, message in (("--layers", "7", "out of range"), ("--heads", "a-b", "cannot read")):
+        wrong = runner.invoke(main, ["embed", str(run.path), option, value, "--quiet", "--workers", "1"])
+        assert wrong.exit_code == 2 and message in wrong.output, wrong.output
+        assert len(wrong.output.strip().splitlines()) == 1

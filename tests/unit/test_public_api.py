@@ -32,7 +32,11 @@ def describe_api() -> str:
             lines.append("__version__: str")
         elif inspect.isclass(obj):
             lines.append(f"class {name}{_signature(obj)}")
-            for member, value in sorted(vars(obj).items()):
+            members = {}  # what the class and its attentionviz bases define, the nearest first
+            for cls in reversed(obj.__mro__):
+                if cls.__module__.startswith("attentionviz"):
+                    members.update(vars(cls))
+            for member, value in sorted(members.items()):
                 if member.startswith("_"):
                     continue
                 if isinstance(value, property | functools.cached_property):

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from attentionviz.server.app import create_app
-from attentionviz.server.frames import Frame, decode
-from attentionviz.server.payloads import lod_order
-from attentionviz.server.registry import RunRegistry
+from attentionviz.hosts.server import create_app
+from attentionviz.readmodel.frames import Frame, decode
+from attentionviz.readmodel.models import TokensMeta
+from attentionviz.readmodel.registry import RunRegistry
+from attentionviz.readmodel.tables import lod_order
 from attentionviz.store.reader import Run
-from attentionviz.store.synthetic import add_synthetic_layout, make_synthetic_run
+from tests.support.synthetic import add_synthetic_layout, make_synthetic_run
 
 LAYOUTS = (("tsne", 2), ("pca", 2), ("pca", 3))
 
@@ -146,10 +147,10 @@ def test_a_10k_point_layout_is_under_5_percent_of_the_original_json(tmp_path: Pa
         ("/api/runs/alpha/layers.7.heads.0", "layer 7 is out of range"),
         ("/api/runs/alpha/layers.0.heads.9/tsne.2d", "head 9 is out of range"),
         ("/api/runs/alpha/layers.0.heads.9/norms", "head 9 is out of range"),
-        ("/api/runs/alpha/layers.0.heads.0/umap.2d", "no umap 2D layout"),
-        ("/api/runs/alpha/layers.0.heads.0/tsne.3d", "no tsne 3D layout"),
+        ("/api/runs/alpha/layers.0.heads.0/umap.2d", "no umap.2d layout"),
+        ("/api/runs/alpha/layers.0.heads.0/tsne.3d", "no tsne.3d layout"),
         ("/api/runs/alpha/layers.0.heads.0/magic.2d", "unknown layout magic.2d"),
-        ("/api/runs/alpha/layers.0.heads.0/pca.4d", "unknown layout pca.4d"),
+        ("/api/runs/alpha/layers.0.heads.0/pca.4d", "no API route"),
         ("/api/runs/alpha/nothing", "no API route"),
     ],
 )
@@ -174,7 +175,7 @@ def test_openapi_describes_every_route(client: TestClient) -> None:
     }
     assert served == documented
     assert len(documented) == 17
-    layout = schema["paths"]["/api/runs/{run}/layers.{layer}.heads.{head}/{method}.{dim}d"]["get"]
+    layout = schema["paths"]["/api/runs/{run}/layers.{layer}.heads.{head}/{layout}"]["get"]
     assert "application/octet-stream" in layout["responses"]["200"]["content"]
     assert "404" in layout["responses"]
 
@@ -201,7 +202,7 @@ def test_no_frontend_page_says_how_to_build_it(client: TestClient) -> None:
 
 
 def test_frames_round_trip_every_kind_of_column() -> None:
-    f = Frame(meta={"x": 1})
+    f = Frame(meta=TokensMeta(n_tokens=1))
     f.add("ints", np.arange(5, dtype=np.int64))
     f.add("flags", np.array([True, False]))
     f.add_strings("words", ["", "naïve", "日本", "a\nb"])
@@ -210,7 +211,7 @@ def test_frames_round_trip_every_kind_of_column() -> None:
     header_length = int.from_bytes(data[4:8], "little")
     assert (8 + header_length) % 8 == 0
     meta, arrays = decode(data)
-    assert meta == {"x": 1}
+    assert meta == {"n_tokens": 1}
     assert arrays["ints"].dtype == np.uint32 and arrays["ints"].tolist() == [0, 1, 2, 3, 4]
     assert arrays["flags"].tolist() == [1, 0]
     assert arrays["words"] == ["", "naïve", "日本", "a\nb"]

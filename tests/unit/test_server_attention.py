@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from attentionviz.server.app import create_app
-from attentionviz.server.frames import decode
+from attentionviz.hosts.server import create_app
+from attentionviz.readmodel.frames import decode
 from attentionviz.store.reader import Run
-from attentionviz.store.synthetic import make_synthetic_run
+from tests.support.synthetic import make_synthetic_run
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_sequence_attention_is_the_stored_attention_exactly(client: TestClient, 
 
 
 def test_quantized_sequence_attention_is_within_its_bound_at_half_the_bytes(run: Run) -> None:
-    from attentionviz.server.attention import QUANTIZED_ATTENTION_ERROR, sequence_attention_frame
+    from attentionviz.readmodel.attention import QUANTIZED_ATTENTION_ERROR, sequence_attention_frame
 
     head = run.head(1, 0)
     seq = int(run.sequences["n_tokens"].to_numpy().argmax())  # the longest: the header counts least

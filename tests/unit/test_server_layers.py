@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from attentionviz.server.app import create_app
-from attentionviz.server.frames import decode
-from attentionviz.server.payloads import lod_order
+from attentionviz.hosts.server import create_app
+from attentionviz.readmodel.frames import decode
+from attentionviz.readmodel.tables import lod_order
 from attentionviz.store.reader import Run
-from attentionviz.store.synthetic import make_synthetic_run
+from tests.support.synthetic import make_synthetic_run
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_layer_norms_match_the_per_head_norms(client: TestClient, run: Run) -> N
         ("/api/runs/nope/layers.0/tsne.2d", "no run named 'nope'"),
         ("/api/runs/alpha/layers.2/tsne.2d", "layer 2 is out of range"),
         ("/api/runs/alpha/layers.0/tsne.2d?heads=1,3", "head 3 is out of range"),
-        ("/api/runs/alpha/layers.0/umap.2d", "no umap 2D layout for layer 0"),
+        ("/api/runs/alpha/layers.0/umap.2d", "no umap.2d layout for layer 0"),
         ("/api/runs/alpha/layers.0/magic.2d", "unknown layout magic.2d"),
         ("/api/runs/alpha/layers.0/tsne.2d?tokens=1,150", "token 150 is out of range"),
         ("/api/runs/alpha/layers.5/norms", "layer 5 is out of range"),
@@ -104,7 +104,7 @@ def test_malformed_queries_are_client_errors(client: TestClient, query: str) -> 
 
 def test_the_layer_routes_are_in_the_openapi_schema(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
-    for path in ("/api/runs/{run}/layers.{layer}/{method}.{dim}d", "/api/runs/{run}/layers.{layer}/norms"):
+    for path in ("/api/runs/{run}/layers.{layer}/{layout}", "/api/runs/{run}/layers.{layer}/norms"):
         get = paths[path]["get"]
         assert "application/octet-stream" in get["responses"]["200"]["content"] and "404" in get["responses"]
         assert {p["name"] for p in get["parameters"]} >= {"start", "limit", "heads", "tokens"}

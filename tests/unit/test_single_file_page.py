@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from attentionviz.errors import AttentionVizError
-from attentionviz.export import export_site
-from attentionviz.single_file import embed_bundle, export_single_file
-from attentionviz.store.synthetic import make_synthetic_run
+from attentionviz.hosts.export.folder import export_site
+from attentionviz.hosts.export.single_file import embed_bundle, export_single_file
+from tests.support.synthetic import make_synthetic_run
 
 try:
     embed_bundle()

@@ -68,7 +68,7 @@ def test_recomputed_attention_is_a_softmax_of_scaled_dot_products() -> None:
 
 def test_run_embed_adds_layouts_after_the_embed_package_is_imported(tmp_path: Path) -> None:
     import attentionviz.embed.pipeline  # noqa: F401 - importing the subpackage must not shadow any public name
-    from attentionviz.store.synthetic import make_synthetic_run
+    from tests.support.synthetic import make_synthetic_run
 
     run = make_synthetic_run(tmp_path / "run", layers=1, heads=2, tokens=60, layouts=(), metrics=False)
     assert run.head(0, 1).layouts() == []

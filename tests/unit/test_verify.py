@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from attentionviz.cli import main
-from attentionviz.store.synthetic import make_synthetic_run
 from attentionviz.store.verify import verify_run
+from tests.support.synthetic import make_synthetic_run
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from attentionviz.errors import AttentionVizError
-from attentionviz.server.app import create_app
-from attentionviz.store.synthetic import make_synthetic_run
+from attentionviz.hosts.server import create_app
+from tests.support.synthetic import make_synthetic_run
 
 pytest.importorskip("anywidget")
 

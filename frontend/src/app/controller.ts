@@ -4,13 +4,15 @@
 import type { PickingInfo } from "@deck.gl/core";
 import { RunData } from "../data/run-data";
 import { searchTokens } from "../data/search";
-import { layoutKey, type DataSource } from "../data/types";
+import { layoutKey, METHODS } from "../data/layout";
+import type { DataSource } from "../data/types";
 import { Canvas, type Camera2D, type Camera3D, type CameraChange } from "../render/canvas";
 import { legend } from "../render/colors";
 import { CELL, GAP, PITCH, cellAt, cellCentre, cellOrigin, nearestCell, zoomToFit, type Cell } from "../render/geometry";
 import { Overlay } from "../render/overlay";
 import { tokenOf, type DrawSettings } from "../views/common";
-import { DEFAULT_POINT_BUDGET, MatrixView, SOFTWARE_POINT_BUDGET, softwareRenderer } from "../views/matrix";
+import { DEFAULT_POINT_BUDGET } from "../views/lod";
+import { MatrixView, SOFTWARE_POINT_BUDGET, softwareRenderer } from "../views/matrix";
 import { SingleView } from "../views/single";
 import { selectionLayers } from "../views/selection-layers";
 import { MatrixPatches, atlasFor, loadAtlas, patchLayers } from "../views/patches";
@@ -197,7 +199,7 @@ export class Controller {
     const layouts = this.data!.details.layouts;
     const has = (method: string, dim: number) => (layouts[layoutKey(method, dim)] ?? []).length > 0;
     if (has(app.method, app.dim) && has(app.method, 2)) return;
-    for (const method of [app.method, "tsne", "umap", "pca"]) {
+    for (const method of [app.method, ...METHODS.map((m) => m.id)]) {
       if (has(method, 2)) {
         app.method = method;
         if (!has(method, app.dim)) app.dim = 2;

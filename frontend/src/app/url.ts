@@ -3,6 +3,7 @@
 import type { MatchMode } from "../data/search";
 import type { ColorMode } from "../render/colors";
 import { COLOR_MODES } from "../render/colors";
+import { DEFAULT_METHOD, isMethod } from "../data/layout";
 import type { Theme } from "../views/common";
 
 export interface UrlState {
@@ -25,7 +26,7 @@ export const DEFAULTS: UrlState = {
   view: "matrix",
   layer: 0,
   head: 0,
-  method: "tsne",
+  method: DEFAULT_METHOD,
   dim: 2,
   color: "query_key",
   search: "",
@@ -65,7 +66,7 @@ export function parseUrlState(search: string): UrlState {
     view: get("view") === "single" ? "single" : "matrix",
     layer: int(get("layer"), 0),
     head: int(get("head"), 0),
-    method: ["tsne", "umap", "pca"].includes(get("method") ?? "") ? get("method")! : DEFAULTS.method,
+    method: isMethod(get("method") ?? "") ? get("method")! : DEFAULTS.method,
     dim: get("dim") === "3" ? 3 : 2,
     color: color && COLOR_MODES.some((m) => m.id === color) ? color : DEFAULTS.color,
     search: get("search") ?? "",

@@ -99,3 +99,30 @@ export function requireArray<T extends NumericArray>(frame: Frame, name: string)
   if (!array) throw new Error(`frame has no ${name}`);
   return array as T;
 }
+
+/** A decoded frame whose metadata and buffers are those its route declares (api.gen.ts `Frames`). */
+export class TypedFrame<Meta, Buffers> {
+  constructor(readonly frame: Frame) {}
+
+  get meta(): Meta {
+    return this.frame.meta as Meta;
+  }
+
+  /** A buffer the frame must hold (a string column comes back as string[]). */
+  get<K extends keyof Buffers & string>(name: K): Buffers[K] {
+    const value = this.optional(name);
+    if (value === null) throw new Error(`frame has no ${name}`);
+    return value;
+  }
+
+  /** A buffer that only some runs have (image runs' patch rows, value norms), or null. */
+  optional<K extends keyof Buffers & string>(name: K): Buffers[K] | null {
+    const value = this.frame.strings.get(name) ?? this.frame.arrays.get(name);
+    return (value as Buffers[K] | undefined) ?? null;
+  }
+
+  /** A quantised buffer's per-column [min, max]. */
+  bounds(name: keyof Buffers & string): [number, number][] {
+    return this.frame.bounds.get(name) ?? [];
+  }
+}

@@ -1,19 +1,18 @@
-// The DataSource behind `attentionviz serve`: JSON records and AVZ1 frames over HTTP.
+// The DataSource behind `attentionviz serve` (and, with another transport, the widget and the
+// single-file export): JSON records and AVZ1 frames, at the URLs the generated route builders give.
 
-import { decodeFrame, requireArray, type Frame } from "./frame";
-import {
-  headName,
-  type DataSource,
-  type FetchOptions,
-  type HeadDetails,
-  type Layout,
-  type LayerFetch,
-  type LayerRows,
-  type RunDetails,
-  type RunSummary,
-  type SequenceTable,
-  type SquareMatrix,
-  type TokenTable,
+import { routes, type Frames, type HeadDetails, type RunDetails, type RunSummary } from "./api.gen";
+import { decodeFrame, TypedFrame } from "./frame";
+import { parseLayout } from "./layout";
+import type {
+  DataSource,
+  FetchOptions,
+  HeadLayout,
+  LayerFetch,
+  LayerRows,
+  SequenceTable,
+  SquareMatrix,
+  TokenTable,
 } from "./types";
 
 export class HttpError extends Error {
@@ -24,6 +23,8 @@ export class HttpError extends Error {
     super(message);
   }
 }
+
+type FrameOf<R extends keyof Frames> = TypedFrame<Frames[R]["meta"], Frames[R]["buffers"]>;
 
 export class HttpDataSource implements DataSource {
   /**
@@ -36,102 +37,98 @@ export class HttpDataSource implements DataSource {
   ) {}
 
   listRuns(): Promise<RunSummary[]> {
-    return this.json("runs");
+    return this.json(routes.listRuns());
   }
 
   run(run: string): Promise<RunDetails> {
-    return this.json(`runs/${encodeURIComponent(run)}`);
+    return this.json(routes.runDetails({ run }));
   }
 
   layouts(run: string): Promise<Record<string, number[]>> {
-    return this.json(`runs/${encodeURIComponent(run)}/layouts`);
+    return this.json(routes.layouts({ run }));
   }
 
   head(run: string, layer: number, head: number): Promise<HeadDetails> {
-    return this.json(`runs/${encodeURIComponent(run)}/${headName(layer, head)}`);
+    return this.json(routes.headDetails({ run, layer, head }));
   }
 
   async tokens(run: string): Promise<TokenTable> {
-    const f = await this.frame(`runs/${encodeURIComponent(run)}/tokens`);
-    const optional = (name: string) => (f.arrays.get(name) as Int16Array | undefined) ?? null;
+    const f = await this.frame<"tokens">(routes.tokens({ run }));
     return {
-      n: Number(f.meta.n_tokens),
-      token: requireArray(f, "token"),
-      values: f.strings.get("token.values") ?? [],
-      sequence: requireArray(f, "sequence"),
-      position: requireArray(f, "position"),
-      seqLen: requireArray(f, "seq_len"),
-      special: requireArray(f, "special"),
-      charStart: requireArray(f, "char_start"),
-      charEnd: requireArray(f, "char_end"),
-      patchRow: optional("patch_row"),
-      patchCol: optional("patch_col"),
+      n: f.meta.n_tokens,
+      token: f.get("token"),
+      values: f.get("token.values"),
+      sequence: f.get("sequence"),
+      position: f.get("position"),
+      seqLen: f.get("seq_len"),
+      special: f.get("special"),
+      charStart: f.get("char_start"),
+      charEnd: f.get("char_end"),
+      patchRow: f.optional("patch_row"),
+      patchCol: f.optional("patch_col"),
     };
   }
 
   async sequences(run: string): Promise<SequenceTable> {
-    const f = await this.frame(`runs/${encodeURIComponent(run)}/sequences`);
+    const f = await this.frame<"sequences">(routes.sequences({ run }));
     return {
-      n: Number(f.meta.n_sequences),
-      text: f.strings.get("text") ?? [],
-      nTokens: requireArray(f, "n_tokens"),
-      tokenStart: requireArray(f, "token_start"),
+      n: f.meta.n_sequences,
+      text: f.get("text"),
+      nTokens: f.get("n_tokens"),
+      tokenStart: f.get("token_start"),
     };
   }
 
   async lodOrder(run: string): Promise<Uint32Array> {
-    return requireArray<Uint32Array>(await this.frame(`runs/${encodeURIComponent(run)}/lod-order`), "order");
+    return (await this.frame<"lodOrder">(routes.lodOrder({ run }))).get("order");
   }
 
-  async layout(run: string, layer: number, head: number, key: string, options: FetchOptions = {}): Promise<Layout> {
-    const query = options.limit ? `?order=lod&limit=${options.limit}` : "?order=lod";
-    const f = await this.frame(`runs/${encodeURIComponent(run)}/${headName(layer, head)}/${key}${query}`, options.signal);
-    const dim = Number(key.split(".")[1]?.[0] ?? 2);
+  async layout(run: string, layer: number, head: number, key: string, options: FetchOptions = {}): Promise<HeadLayout> {
+    const url = routes.headLayout({ run, layer, head, layout: key }, { order: "lod", limit: options.limit });
+    const f = await this.frame<"headLayout">(url, options.signal);
     return {
       key,
-      dim,
-      rows: Number(f.meta.rows),
-      coords: requireArray(f, "coords"),
-      bounds: f.bounds.get("coords") ?? [],
+      dim: parseLayout(key)?.dim ?? 2,
+      rows: f.meta.rows,
+      coords: f.get("coords"),
+      bounds: f.bounds("coords"),
     };
   }
 
   async norms(run: string, layer: number, head: number, options: FetchOptions = {}): Promise<Float32Array> {
-    const query = options.limit ? `?order=lod&limit=${options.limit}` : "?order=lod";
-    const f = await this.frame(`runs/${encodeURIComponent(run)}/${headName(layer, head)}/norms${query}`, options.signal);
-    return requireArray<Float32Array>(f, "norms");
+    const url = routes.headNorms({ run, layer, head }, { order: "lod", limit: options.limit });
+    return (await this.frame<"headNorms">(url, options.signal)).get("norms");
   }
 
   async layerLayout(run: string, layer: number, key: string, options: LayerFetch = {}): Promise<LayerRows> {
-    return layerRows(await this.frame(`runs/${encodeURIComponent(run)}/layers.${layer}/${key}${layerQuery(options)}`, options.signal));
+    const url = routes.layerLayout({ run, layer, layout: key }, layerQuery(options));
+    return layerRows(await this.frame<"layerLayout">(url, options.signal));
   }
 
   async layerNorms(run: string, layer: number, options: LayerFetch = {}): Promise<LayerRows> {
-    return layerRows(await this.frame(`runs/${encodeURIComponent(run)}/layers.${layer}/norms${layerQuery(options)}`, options.signal));
+    return layerRows(await this.frame<"layerNorms">(routes.layerNorms({ run, layer }, layerQuery(options)), options.signal));
   }
 
   async sequenceAttention(run: string, layer: number, head: number, sequence: number): Promise<SquareMatrix> {
-    const f = await this.frame(`runs/${encodeURIComponent(run)}/${headName(layer, head)}/attention/${sequence}`);
-    const valueNorms = (f.arrays.get("value_norms") as Float32Array | undefined) ?? null;
-    return { n: Number(f.meta.n_tokens), values: requireArray<Float32Array>(f, "attention"), valueNorms };
+    const f = await this.frame<"sequenceAttention">(routes.sequenceAttention({ run, layer, head, seq: sequence }));
+    return { n: f.meta.n_tokens, values: f.get("attention"), valueNorms: f.optional("value_norms") };
   }
 
   async aggregateAttention(run: string, layer: number, head: number): Promise<SquareMatrix> {
-    const f = await this.frame(`runs/${encodeURIComponent(run)}/${headName(layer, head)}/aggregate`);
-    return { n: Number(f.meta.max_len), values: requireArray<Float32Array>(f, "attention") };
+    const f = await this.frame<"aggregate">(routes.aggregate({ run, layer, head }));
+    return { n: f.meta.max_len, values: f.get("attention") };
   }
 
   async valueNorms(run: string, layer: number, head: number, sequence: number): Promise<Float32Array> {
-    const f = await this.frame(`runs/${encodeURIComponent(run)}/${headName(layer, head)}/value-norms/${sequence}`);
-    return requireArray<Float32Array>(f, "value_norms");
+    return (await this.frame<"valueNorms">(routes.valueNorms({ run, layer, head, seq: sequence }))).get("value_norms");
   }
 
   imageUrl(run: string, sequence: number): string {
-    return `${this.base}/runs/${encodeURIComponent(run)}/images/${sequence}.png`;
+    return `${this.base}/${routes.image({ run, seq: sequence })}`;
   }
 
   patchAtlasUrl(run: string): string {
-    return `${this.base}/runs/${encodeURIComponent(run)}/patches.png`;
+    return `${this.base}/${routes.patches({ run })}`;
   }
 
   private async fetch(path: string, signal?: AbortSignal): Promise<Response> {
@@ -152,37 +149,31 @@ export class HttpDataSource implements DataSource {
     return (await (await this.fetch(path)).json()) as T;
   }
 
-  private async frame(path: string, signal?: AbortSignal): Promise<Frame> {
-    return decodeFrame(await (await this.fetch(path, signal)).arrayBuffer());
+  private async frame<R extends keyof Frames>(path: string, signal?: AbortSignal): Promise<FrameOf<R>> {
+    return new TypedFrame(decodeFrame(await (await this.fetch(path, signal)).arrayBuffer()));
   }
 }
 
-function layerQuery({ start, limit, heads, tokens }: LayerFetch): string {
-  const params = [];
-  if (tokens) params.push(`tokens=${tokens.join(",")}`);
-  else {
-    if (start) params.push(`start=${start}`);
-    if (limit) params.push(`limit=${limit}`);
-  }
-  if (heads) params.push(`heads=${heads.join(",")}`);
-  return params.length ? `?${params.join("&")}` : "";
+/** A token list, or a LOD slice (start is left out at 0); `heads` narrows either. */
+function layerQuery({ start, limit, heads, tokens }: LayerFetch): { start?: number; limit?: number; heads?: number[]; tokens?: number[] } {
+  return tokens ? { tokens, heads } : { start: start || undefined, limit: limit || undefined, heads };
 }
 
-function layerRows(f: Frame): LayerRows {
-  const heads = (f.meta.heads as number[]) ?? [];
+function layerRows(f: FrameOf<"layerLayout" | "layerNorms">): LayerRows {
+  const heads = f.meta.heads;
   const values = new Map<number, Float32Array>();
   const bounds = new Map<number, [number, number][]>();
   for (const h of heads) {
-    values.set(h, requireArray<Float32Array>(f, `heads.${h}`));
-    bounds.set(h, f.bounds.get(`heads.${h}`) ?? []);
+    values.set(h, f.get(`heads.${h}`));
+    bounds.set(h, f.bounds(`heads.${h}`));
   }
   const tokens = f.meta.order === "tokens";
   return {
     heads,
     order: tokens ? "tokens" : "lod",
-    start: Number(f.meta.start ?? 0),
-    count: Number(f.meta.rows),
-    rows: tokens ? requireArray<Uint32Array>(f, "rows") : null,
+    start: f.meta.start,
+    count: f.meta.rows,
+    rows: tokens ? f.get("rows") : null,
     values,
     bounds,
   };

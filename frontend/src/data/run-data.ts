@@ -1,7 +1,7 @@
 // One run's data in the browser: the tables every view shares, and per-head arrays fetched on
 // demand (cached, deduplicated, at most a few requests in flight).
 
-import type { DataSource, HeadDetails, LayerFetch, LayerRows, Layout, RunDetails, SequenceTable, TokenTable } from "./types";
+import type { DataSource, HeadDetails, HeadLayout, LayerFetch, LayerRows, RunDetails, SequenceTable, TokenTable } from "./types";
 
 const MAX_IN_FLIGHT = 6;
 
@@ -71,8 +71,8 @@ export class RunData {
     return JSON.stringify(layouts) !== before;
   }
 
-  layout(layer: number, head: number, key: string, limit?: number): Promise<Layout> {
-    const full = this.cache.get(`layout|${key}|${layer}|${head}|`) as Promise<Layout> | undefined;
+  layout(layer: number, head: number, key: string, limit?: number): Promise<HeadLayout> {
+    const full = this.cache.get(`layout|${key}|${layer}|${head}|`) as Promise<HeadLayout> | undefined;
     if (full && limit) return full.then((l) => sliceLayout(l, limit));
     return this.cached(`layout|${key}|${layer}|${head}|${limit ?? ""}`, () =>
       this.source.layout(this.id, layer, head, key, { limit }),
@@ -97,7 +97,7 @@ export class RunData {
   }
 
   /** Hand a head's first `limit` LOD rows, assembled elsewhere, to `layout()`'s cache. */
-  remember(layer: number, head: number, key: string, limit: number, layout: Layout): void {
+  remember(layer: number, head: number, key: string, limit: number, layout: HeadLayout): void {
     const cacheKey = `layout|${key}|${layer}|${head}|${limit}`;
     if (!this.cache.has(cacheKey)) this.cache.set(cacheKey, Promise.resolve(layout));
   }
@@ -144,7 +144,7 @@ export class RunData {
   }
 }
 
-function sliceLayout(layout: Layout, limit: number): Layout {
+function sliceLayout(layout: HeadLayout, limit: number): HeadLayout {
   if (layout.rows <= limit) return layout;
   return { ...layout, rows: limit, coords: layout.coords.subarray(0, limit * layout.dim) };
 }

@@ -1,41 +1,9 @@
-// The records the app reads about a run. They mirror the server's pydantic models
-// (attentionviz/server/app.py: RunSummary, RunDetails, HeadDetails); tests/unit/test_server_contract.py
-// checks that the field names agree.
+// What the app holds of a run in the browser. The records (RunSummary, RunDetails, HeadDetails) and
+// the frames' metadata are generated from the read model (api.gen.ts); these are the decoded forms.
 
-export interface RunSummary {
-  id: string;
-  model: string;
-  kind: string;
-  layers: number;
-  heads: number;
-  n_tokens: number;
-  n_sequences: number;
-}
+import type { HeadDetails, RunDetails, RunSummary } from "./api.gen";
 
-export interface RunDetails extends RunSummary {
-  architecture: string;
-  corpus: string;
-  kv_heads: number;
-  head_dim: number;
-  kv_map: number[];
-  image_grid: number[] | null;
-  special_tokens: string[];
-  created: string;
-  version: string;
-  /** layout key ("tsne.2d") -> heads that have it (index = layer * heads + head) */
-  layouts: Record<string, number[]>;
-}
-
-export interface HeadDetails {
-  name: string;
-  layer: number;
-  head: number;
-  kv_head: number;
-  layouts: string[];
-  layout_meta: Record<string, Record<string, unknown>>;
-  metrics: Record<string, unknown>;
-  fidelity: Record<string, unknown>;
-}
+export type { HeadDetails, RunDetails, RunSummary };
 
 /** The token table, columnar. Row t is global token t; layout rows t (query) and N + t (key). */
 export interface TokenTable {
@@ -61,7 +29,7 @@ export interface SequenceTable {
 }
 
 /** One layout of one head: `rows` points in level-of-detail order (row i is layout row order[i]). */
-export interface Layout {
+export interface HeadLayout {
   key: string;
   dim: number;
   rows: number;
@@ -120,7 +88,7 @@ export interface DataSource {
   /** [2N] layout rows in level-of-detail order (the same for every head) */
   lodOrder(run: string): Promise<Uint32Array>;
   /** rows in level-of-detail order */
-  layout(run: string, layer: number, head: number, key: string, options?: FetchOptions): Promise<Layout>;
+  layout(run: string, layer: number, head: number, key: string, options?: FetchOptions): Promise<HeadLayout>;
   /** [rows] query-then-key vector norms, in level-of-detail order */
   norms(run: string, layer: number, head: number, options?: FetchOptions): Promise<Float32Array>;
   /** one layout of every head of a layer, in one request (the Matrix View's) */
@@ -145,10 +113,6 @@ export interface SquareMatrix {
   values: Float32Array;
   /** a sequence's [n] value-vector norms, where its attention frame carries them */
   valueNorms?: Float32Array | null;
-}
-
-export function layoutKey(method: string, dim: number): string {
-  return `${method}.${dim}d`;
 }
 
 export function headName(layer: number, head: number): string {

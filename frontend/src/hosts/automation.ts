@@ -3,7 +3,6 @@
 
 import type { Controller, RenderEvent } from "../app/controller";
 import { app } from "../app/state.svelte";
-import * as attentionMath from "../views/attention";
 
 export interface Automation {
   controller: Controller;
@@ -13,8 +12,6 @@ export interface Automation {
   whenRendered(): Promise<RenderEvent>;
   cells(): ReturnType<Controller["cells"]>;
   search(): typeof app.searchInfo;
-  /** the pure attention functions the views use (checked against numpy by the browser tests) */
-  math: typeof attentionMath;
 }
 
 declare global {
@@ -49,7 +46,6 @@ export function installAutomation(controller: Controller): Automation {
     },
     cells: () => controller.cells(),
     search: () => app.searchInfo,
-    math: attentionMath,
   };
   window.__attentionviz = automation;
   return automation;

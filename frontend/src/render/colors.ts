@@ -108,10 +108,10 @@ function lut(stops: string[]): Uint8Array {
 const QUERY_RAMP = lut(YLGN);
 const KEY_RAMP = lut(PURD);
 
-/** Ramp colour for v in [0, 1]: darker = higher (0.25 + 0.75 v, as the original). */
+/** Ramp colour for v in [0, 1] (clamped): darker = higher (0.25 + 0.75 v, as the original). */
 export function ramp(isKey: boolean, v: number): Rgba {
   const table = isKey ? KEY_RAMP : QUERY_RAMP;
-  const i = Math.max(0, Math.min(255, Math.round((0.25 + 0.75 * v) * 255))) * 3;
+  const i = Math.round((0.25 + 0.75 * Math.max(0, Math.min(1, v))) * 255) * 3;
   return [table[i], table[i + 1], table[i + 2], 255];
 }
 

@@ -2,7 +2,7 @@
 // cell [h * PITCH, h * PITCH + CELL] x [l * PITCH, l * PITCH + CELL] (y grows downwards: layer 0 on
 // top). A layout is centred in its cell and scaled by its longest side, so its aspect ratio holds.
 
-import type { Layout } from "../data/types";
+import type { HeadLayout } from "../data/types";
 
 export const CELL = 100;
 export const GAP = 24;
@@ -54,7 +54,7 @@ function fit(bounds: [number, number][], size: number): { scale: number; mid: nu
 }
 
 /** 2D world positions [rows, 2] of a 2D layout placed in cell (layer, head); layout y points up. */
-export function placeInCell(layout: Layout, layer: number, head: number, out?: Float32Array, offset = 0): Float32Array {
+export function placeInCell(layout: HeadLayout, layer: number, head: number, out?: Float32Array, offset = 0): Float32Array {
   const positions = out ?? new Float32Array(layout.rows * 2);
   const [cx, cy] = cellCentre(layer, head);
   const { scale, mid } = fit(layout.bounds.slice(0, 2), CELL);
@@ -67,7 +67,7 @@ export function placeInCell(layout: Layout, layer: number, head: number, out?: F
 }
 
 /** 3D world positions [rows, 3] of a 3D layout centred on the origin in a cube of side CELL (z up). */
-export function placeInCube(layout: Layout): Float32Array {
+export function placeInCube(layout: HeadLayout): Float32Array {
   const positions = new Float32Array(layout.rows * 3);
   const { scale, mid } = fit(layout.bounds.slice(0, 3), CELL);
   const { coords, dim } = layout;

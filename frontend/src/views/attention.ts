@@ -1,6 +1,6 @@
 // Pure functions over one sequence's attention, a row-major [n, n] Float32Array (rows: queries,
 // columns: keys). The Sentence, Aggregate and Single Views draw what these return;
-// tests/e2e/test_attention_math.py checks them against a numpy reference.
+// attention.test.ts (vitest) checks them against the formulas.
 
 export type Matrix = Float32Array;
 

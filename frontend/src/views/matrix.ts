@@ -6,24 +6,20 @@
 
 import type { Layer } from "@deck.gl/core";
 import type { RunData } from "../data/run-data";
-import type { LayerRows, Layout } from "../data/types";
+import type { HeadLayout, LayerRows } from "../data/types";
 import { colorRows } from "../render/colors";
 import { CELL, PITCH, cellOrigin, placeInCell } from "../render/geometry";
 import { PointsLayer } from "../render/points-layer";
 import { THEMES, type DrawSettings } from "./common";
+import { cellShare, DEFAULT_POINT_BUDGET, previewShare, zoomShare } from "./lod";
 
 /** Points drawn in the Matrix View before cells switch to level-of-detail samples. */
-export const DEFAULT_POINT_BUDGET = 1_500_000;
 /**
  * The same where WebGL runs in software (no GPU: VMs, headless browsers). A frame costs about a
  * microsecond per point there; 200k points fill a 1280 x 800 matrix's cells as densely as the
  * pixels show (1,388 points in each 48-pixel cell of 12 x 12 heads).
  */
 export const SOFTWARE_POINT_BUDGET = 200_000;
-/** Points in the whole matrix for the first, preview paint (at most PREVIEW_MAX per cell). */
-const PREVIEW_BUDGET = 64_000;
-const PREVIEW_MAX = 256;
-const MIN_PER_CELL = 64;
 /** Search-hit tokens per request (the query string stays a few kB). */
 const HIT_CHUNK = 800;
 
@@ -83,9 +79,8 @@ export class MatrixView {
     private readonly budget = DEFAULT_POINT_BUDGET,
   ) {
     const cells = Math.max(data.layers * data.heads, 1);
-    // even: a LOD prefix holds each sampled token's query and its key
-    this.perCell = Math.max(MIN_PER_CELL, Math.min(2 * data.n, 2 * Math.floor(budget / cells / 2)));
-    this.preview = Math.min(this.perCell, Math.max(2 * Math.floor(Math.min(PREVIEW_MAX, PREVIEW_BUDGET / cells) / 2), 16));
+    this.perCell = cellShare(budget, cells, 2 * data.n);
+    this.preview = previewShare(this.perCell, cells);
     this.rows = Array.from({ length: data.layers }, () => ({ version: 0, built: -1, data: null }));
   }
 
@@ -272,7 +267,7 @@ export class MatrixView {
   async refine(view: [number, number, number, number]): Promise<boolean> {
     this.view = view;
     const visible = this.expected.filter((index) => this.onScreen(Math.floor(index / this.data.heads), index % this.data.heads));
-    const share = Math.min(2 * this.data.n, 2 * Math.floor(this.budget / Math.max(visible.length, 1) / 2));
+    const share = zoomShare(this.budget, visible.length, 2 * this.data.n);
     this.zoomed = share > this.perCell ? new Map(visible.map((index) => [index, share])) : new Map();
     for (const row of this.rows) row.version++;
     this.version++;
@@ -365,7 +360,7 @@ export class MatrixView {
     row.data = { length: total, attributes: { getPosition: { value: positions, size: 2 }, getColor: { value: colors, size: 4 } } };
   }
 
-  private layoutOf(head: HeadRows, rows: number): Layout {
+  private layoutOf(head: HeadRows, rows: number): HeadLayout {
     return { key: this.key, dim: 2, rows, coords: head.coords.subarray(0, rows * 2), bounds: head.bounds };
   }
 

@@ -3,7 +3,8 @@
 
 import type { Layer } from "@deck.gl/core";
 import type { RunData } from "../data/run-data";
-import type { HeadDetails, Layout } from "../data/types";
+import { parseLayout } from "../data/layout";
+import type { HeadDetails, HeadLayout } from "../data/types";
 import { colorRows } from "../render/colors";
 import { placeInCell, placeInCube } from "../render/geometry";
 import { PointsLayer } from "../render/points-layer";
@@ -14,7 +15,7 @@ import { THEMES, tokenOf, type DrawSettings } from "./common";
 const MAX_LABELS = 350;
 
 export class SingleView {
-  layout: Layout | null = null;
+  layout: HeadLayout | null = null;
   norms: Float32Array | null = null;
   details: HeadDetails | null = null;
   positions: Float32Array | null = null;
@@ -33,7 +34,7 @@ export class SingleView {
   ) {}
 
   get dim(): number {
-    return Number(this.key.split(".")[1][0]);
+    return parseLayout(this.key)?.dim ?? 2;
   }
 
   async load(settings: DrawSettings, signal: AbortSignal): Promise<void> {

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from attentionviz.cache import cache_root
 from attentionviz.errors import ModelError
 from attentionviz.hashing import sha256_file
 from attentionviz.store.manifest import ModelInfo
@@ -35,12 +36,6 @@ class LoadedModel:
     processor: Any | None  # image processor, for vision models
     info: ModelInfo
     device: Any  # torch.device
-
-
-def cache_root() -> Path:
-    """`$ATTENTIONVIZ_CACHE`, else `~/.cache/attentionviz`."""
-    env = os.environ.get("ATTENTIONVIZ_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "attentionviz"
 
 
 def _package_dir(module: str, install: str) -> Path:

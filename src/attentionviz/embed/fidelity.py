@@ -196,5 +196,9 @@ def _mean(values: list[Any]) -> float:
 
 
 def _layout_order(name: str) -> tuple[int, str]:
+    """The registry's order of methods (others last), then the dimension."""
+    from attentionviz.embed.reducers import REDUCERS
+
     method, dim = name.split(".")
-    return (["tsne", "umap", "pca"].index(method) if method in ("tsne", "umap", "pca") else 9, dim)
+    methods = list(REDUCERS)
+    return (methods.index(method) if method in methods else len(methods), dim)

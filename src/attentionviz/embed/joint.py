@@ -45,6 +45,14 @@ class Normalisation:
 RAW = Normalisation(translate=False, scale=False)
 TRANSLATED = Normalisation(translate=True, scale=False)
 TRANSLATED_SCALED = Normalisation(translate=True, scale=True)
+#: by name, as `attentionviz embed --normalisation` takes them (None or "auto": `choose`, per head)
+NORMALISATIONS: dict[str | None, Normalisation | None] = {
+    None: None,
+    "auto": None,
+    "translated": TRANSLATED,
+    "raw": RAW,
+    "translated+scaled": TRANSLATED_SCALED,
+}
 # Chosen from benchmarks/fidelity.py (MiniLM, 5k tokens). Raw keys track q.k best in the original
 # space (cosine rho -0.979 against -0.884 translated), but their layouts keep queries and keys in two
 # separate clouds (1-3% of a query's 15 nearest layout points are keys, against 8-26% translated),

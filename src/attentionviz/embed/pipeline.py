@@ -5,7 +5,8 @@
 
 Two stages, so a viewer has something to draw early and an interrupted embed resumes:
 
-1. PCA (2D/3D) of every selected head, in this process (milliseconds per head).
+1. The layouts that need no neighbour graph (PCA, 2D/3D) of every selected head, in this process
+   (milliseconds per head).
 2. One job per head, on local processes or a Dask cluster (`attentionviz.jobs`): normalise, one
    exact kNN graph shared by every method, the missing t-SNE / UMAP layouts (each stored as soon as
    it is done), each layout's quality (kNN preservation, trustworthiness, fidelity rho), the
@@ -30,14 +31,11 @@ import numpy as np
 from attentionviz.embed import joint, quality
 from attentionviz.embed.joint import Normalisation
 from attentionviz.errors import AttentionVizError
+from attentionviz.layouts import DIMS, Layout, split_spec
 from attentionviz.store import head_outputs, names
 from attentionviz.store.reader import Run
 
 log = logging.getLogger(__name__)
-
-DEFAULT_LAYOUTS = ("tsne", "umap", "pca")
-DEFAULT_DIMS = (2, 3)
-EXPENSIVE_ON_REQUEST = {("tsne", 3)}  # computed only when asked for by name ("tsne.3d") or with dims=(3,)
 
 Progress = Callable[[int, int], None]
 
@@ -58,7 +56,7 @@ class HeadJob:
     run_dir: str
     layer: int
     head: int
-    plan: tuple[tuple[str, int], ...]  # (method, dim) layouts to compute in this job
+    plan: tuple[Layout, ...]  # the layouts to compute in this job
     settings: EmbedSettings = field(default_factory=EmbedSettings)
 
 
@@ -70,40 +68,44 @@ class HeadResult:
     rho: dict[str, float]  # layout name -> fidelity rho
 
 
-def plan_layouts(layouts: Iterable[str], dims: Iterable[int]) -> tuple[tuple[str, int], ...]:
-    """(method, dim) pairs from method names ("umap") and explicit pairs ("tsne.3d", "tsne3d")."""
-    from attentionviz.embed.reduce import REDUCERS
+def plan_layouts(layouts: Iterable[str] | None = None, dims: Iterable[int] = DIMS) -> tuple[Layout, ...]:
+    """The layouts to make, from method names and keys.
+
+    A method name ("umap") means each of `dims`, except the dimensions that method makes only on
+    request (3D t-SNE) while 2D is also wanted; a key ("tsne.3d") means exactly that layout. None
+    or "all" means every registered method.
+    """
+    from attentionviz.embed.reducers import REDUCERS
 
     dims = tuple(dims)
     for dim in dims:
-        if dim not in (2, 3):
+        if dim not in DIMS:
             raise AttentionVizError(f"layouts are 2D or 3D, not {dim}D; pass --dims 2,3")
-    plan: list[tuple[str, int]] = []
-    for raw in layouts:
-        spec = raw.strip().lower()
-        method, explicit = spec, None
-        for suffix in (".2d", ".3d", "2d", "3d"):
-            if spec.endswith(suffix):
-                method, explicit = spec[: -len(suffix)], int(suffix[-2])
-                break
+    specs = list(REDUCERS) if layouts is None else [s for raw in layouts for s in _expand_all(raw)]
+    plan: list[Layout] = []
+    for raw in specs:
+        method, explicit = split_spec(raw)
         if method not in REDUCERS:
             raise AttentionVizError(
                 f"unknown layout {raw!r}; choose from {', '.join(REDUCERS)} (optionally as METHOD.2d / METHOD.3d)"
             )
-        wanted = (
-            [explicit]
-            if explicit
-            else [d for d in dims if (method, d) not in EXPENSIVE_ON_REQUEST or 2 not in dims]
-        )
-        plan.extend((method, d) for d in wanted if (method, d) not in plan)
+        on_request = REDUCERS[method].on_request
+        wanted = [explicit] if explicit else [d for d in dims if d not in on_request or 2 not in dims]
+        plan.extend(Layout(method, d) for d in wanted if Layout(method, d) not in plan)
     return tuple(plan)
+
+
+def _expand_all(spec: str) -> list[str]:
+    from attentionviz.embed.reducers import REDUCERS
+
+    return list(REDUCERS) if spec.strip().lower() == "all" else [spec]
 
 
 def embed_run(
     run_dir: str | Path,
     *,
-    layouts: Sequence[str] = DEFAULT_LAYOUTS,
-    dims: Sequence[int] = DEFAULT_DIMS,
+    layouts: Sequence[str] | None = None,
+    dims: Sequence[int] = DIMS,
     heads: Iterable[tuple[int, int]] | None = None,
     workers: int | None = None,
     cluster: str | None = None,
@@ -114,8 +116,8 @@ def embed_run(
     normalisation: Normalisation | None = None,
     metric: str = "cosine",
 ) -> None:
-    """Compute the requested layouts, their quality, fidelity and metrics for the selected heads."""
-    from attentionviz.embed.reduce import set_threads
+    """Compute the requested layouts (None: every method), their quality, fidelity and metrics for the selected heads."""
+    from attentionviz.embed.threads import set_threads
     from attentionviz.jobs.runner import run_jobs
 
     run = Run(run_dir)
@@ -128,9 +130,9 @@ def embed_run(
         device=_embedding_device(device),
         overwrite=overwrite,
     )
-    quick = [(m, d) for m, d in plan if m == "pca"]
+    quick = [layout for layout in plan if _needs_no_graph(layout)]
     if quick:
-        _stage_pca(run, selected, quick, settings, progress)
+        _stage_quick(run, selected, quick, settings, progress)
     jobs = [
         HeadJob(
             str(run.path), layer, head, _missing(run, layer, head, plan, settings.overwrite, quick), settings
@@ -155,22 +157,31 @@ def embed_run(
         head_outputs.clear_pending(run.path)
 
 
-def embed_pca(
+def _needs_no_graph(layout: Layout) -> bool:
+    """Layouts made from the vectors alone (PCA): milliseconds each, made first in this process."""
+    from attentionviz.embed.reducers import get_reducer
+
+    return get_reducer(layout.method).neighbours() == 0
+
+
+def embed_quick(
     run_dir: str | Path,
     *,
-    dims: Sequence[int] = DEFAULT_DIMS,
+    dims: Sequence[int] = DIMS,
     heads: Iterable[tuple[int, int]] | None = None,
     device: str = "cpu",
     seed: int = 0,
     progress: bool | None = None,
     normalisation: Normalisation | None = None,
 ) -> None:
-    """Only the first stage of `embed_run`: the PCA layouts of the selected heads (about a second for
-    72 heads of 5k points), without their quality, fidelity or metrics. A later `embed_run` adds
-    those and keeps the layouts, which are the same as it would have made itself."""
+    """Only the first stage of `embed_run`: the layouts that need no neighbour graph (PCA) of the
+    selected heads (about a second for 72 heads of 5k points), without their quality, fidelity or
+    metrics. A later `embed_run` adds those and keeps the layouts, which are the same as it would
+    have made itself."""
     run = Run(run_dir)
     settings = EmbedSettings(normalisation=normalisation, seed=seed, device=_embedding_device(device))
-    _stage_pca(run, select_heads(run, heads), plan_layouts(("pca",), dims), settings, progress)
+    quick = [layout for layout in plan_layouts(None, dims) if _needs_no_graph(layout)]
+    _stage_quick(run, select_heads(run, heads), quick, settings, progress)
 
 
 def _embedding_device(device: str) -> str:
@@ -193,47 +204,44 @@ def select_heads(run: Run, heads: Iterable[tuple[int, int]] | None) -> list[tupl
     return selected
 
 
-def head_complete(run: Run, layer: int, head: int, plan: Sequence[tuple[str, int]]) -> bool:
+def head_complete(run: Run, layer: int, head: int, plan: Sequence[Layout]) -> bool:
     """True when every planned layout (with its quality), metrics.json and fidelity.json exist."""
     fid = head_outputs.load_head_json(run.path, layer, head, "fidelity")
     if fid is None or head_outputs.load_head_json(run.path, layer, head, "metrics") is None:
         return False
     have = set(head_outputs.available_layouts(run.path, layer, head))
-    for method, dim in plan:
-        if (method, dim) not in have or f"{method}.{dim}d" not in fid.get("quality", {}):
-            return False
-    return True
+    return all(layout in have and layout.key in fid.get("quality", {}) for layout in plan)
 
 
 def _missing(
     run: Run,
     layer: int,
     head: int,
-    plan: Sequence[tuple[str, int]],
+    plan: Sequence[Layout],
     overwrite: bool,
-    done_here: Sequence[tuple[str, int]],
-) -> tuple[tuple[str, int], ...]:
+    done_here: Sequence[Layout],
+) -> tuple[Layout, ...]:
     have = set(head_outputs.available_layouts(run.path, layer, head))
     return tuple(p for p in plan if p not in done_here and (overwrite or p not in have))
 
 
-def _stage_pca(
+def _stage_quick(
     run: Run,
     selected: Sequence[tuple[int, int]],
-    quick: Sequence[tuple[str, int]],
+    quick: Sequence[Layout],
     settings: EmbedSettings,
     progress: bool | Progress | None,
 ) -> None:
     from threadpoolctl import threadpool_limits
 
-    from attentionviz.embed.reduce import get_reducer
+    from attentionviz.embed.reducers import get_reducer
 
     todo = [
         (layer, head)
         for layer, head in selected
         if settings.overwrite or not set(quick) <= set(head_outputs.available_layouts(run.path, layer, head))
     ]
-    report, close = _progress(progress if progress is True else None, "pca", len(todo))
+    report, close = _progress(progress if progress is True else None, "quick layouts", len(todo))
     # Every matrix here is small (D x D covariances, one sequence's pairs): a BLAS thread pool costs
     # ~25 ms per eigh on two busy cores, one thread 0.1 ms.
     with threadpool_limits(1):
@@ -241,17 +249,21 @@ def _stage_pca(
             for done, (layer, head) in enumerate(todo, start=1):
                 vectors = _normalised(run, layer, head, settings)
                 have = set(head_outputs.available_layouts(run.path, layer, head))
-                for method, dim in quick:
-                    if settings.overwrite or (method, dim) not in have:
-                        reducer = get_reducer(method)
+                for layout in quick:
+                    if settings.overwrite or layout not in have:
+                        reducer = get_reducer(layout.method)
                         start = time.perf_counter()
                         coords = reducer.embed(
-                            vectors.stacked(), dim=dim, knn=None, seed=settings.seed, device=settings.device
+                            vectors.stacked(),
+                            dim=layout.dim,
+                            knn=None,
+                            seed=settings.seed,
+                            device=settings.device,
                         )
                         meta = _layout_meta(
-                            method, dim, vectors, reducer.params(dim), settings, time.perf_counter() - start
+                            layout, vectors, reducer.params(layout.dim), settings, time.perf_counter() - start
                         )
-                        head_outputs.save_layout(run.path, layer, head, method, dim, coords, meta)
+                        head_outputs.save_layout(run.path, layer, head, layout, coords, meta)
                 report(done, len(todo))
         finally:
             close()
@@ -260,7 +272,7 @@ def _stage_pca(
 def embed_head(job: HeadJob) -> HeadResult:
     """One head, start to finish: the job a worker runs. Every output is stored as soon as it exists."""
     from attentionviz.embed.knn import knn_graph
-    from attentionviz.embed.reduce import get_reducer
+    from attentionviz.embed.reducers import get_reducer
 
     run = Run(job.run_dir)
     settings = job.settings
@@ -274,7 +286,7 @@ def embed_head(job: HeadJob) -> HeadResult:
     n = len(q)
     seconds: dict[str, float] = {}
 
-    needed = max([quality.QUALITY_K] + [get_reducer(m).neighbours() for m, _ in job.plan])
+    needed = max([quality.QUALITY_K] + [get_reducer(layout.method).neighbours() for layout in job.plan])
     start = time.perf_counter()
     graph = knn_graph(x, min(needed, len(x) - 1), metric=settings.metric, device=settings.device)
     seconds["knn"] = time.perf_counter() - start
@@ -288,28 +300,28 @@ def embed_head(job: HeadJob) -> HeadResult:
             "rho": pairs.rho(coords[:n], coords[n:]),
         }
 
-    for method, dim in job.plan:
-        reducer = get_reducer(method)
+    for layout in job.plan:
+        reducer = get_reducer(layout.method)
         start = time.perf_counter()
-        coords = reducer.embed(x, dim=dim, knn=graph, seed=settings.seed, device=settings.device)
+        coords = reducer.embed(x, dim=layout.dim, knn=graph, seed=settings.seed, device=settings.device)
         elapsed = time.perf_counter() - start
-        seconds[f"{method}.{dim}d"] = elapsed
+        seconds[layout.key] = elapsed
         if not np.isfinite(coords).all():
             raise AttentionVizError(
-                f"{method} {dim}D of layer {layer} head {head_index} produced NaN; rerun with another --seed"
+                f"{layout.key} of layer {layer} head {head_index} produced NaN; rerun with another --seed"
             )
-        meta = _layout_meta(method, dim, vectors, reducer.params(dim), settings, elapsed)
+        meta = _layout_meta(layout, vectors, reducer.params(layout.dim), settings, elapsed)
         meta["quality"] = measure(coords)
-        head_outputs.save_layout(run.path, layer, head_index, method, dim, coords, meta)
+        head_outputs.save_layout(run.path, layer, head_index, layout, coords, meta)
 
     scores: dict[str, dict[str, float]] = {}
-    for method, dim in head_outputs.available_layouts(run.path, layer, head_index):
-        meta = head_outputs.load_layout_meta(run.path, layer, head_index, method, dim)
+    for layout in head_outputs.available_layouts(run.path, layer, head_index):
+        meta = head_outputs.load_layout_meta(run.path, layer, head_index, layout)
         if "quality" not in meta:  # made in the PCA stage, or by an older run of embed
-            coords = np.asarray(head_outputs.load_layout(run.path, layer, head_index, method, dim))
+            coords = np.asarray(head_outputs.load_layout(run.path, layer, head_index, layout))
             meta["quality"] = measure(coords)
-            head_outputs.save_layout(run.path, layer, head_index, method, dim, coords, meta)
-        scores[f"{method}.{dim}d"] = meta["quality"]
+            head_outputs.save_layout(run.path, layer, head_index, layout, coords, meta)
+        scores[layout.key] = meta["quality"]
 
     record = {
         "pairs": "causal" if layer_info.causal else "all",
@@ -379,20 +391,19 @@ def _pairs(run: Run, layer: int, q: np.ndarray, k: np.ndarray) -> Any:
 
 
 def _layout_meta(
-    method: str,
-    dim: int,
+    layout: Layout,
     vectors: joint.Joint,
     params: dict[str, Any],
     settings: EmbedSettings,
     seconds: float,
 ) -> dict[str, Any]:
     return {
-        "method": method,
-        "dim": dim,
+        "method": layout.method,
+        "dim": layout.dim,
         "points": 2 * len(vectors.q),
         "rows": "0..N-1 queries, N..2N-1 keys, token order",
         "normalisation": vectors.record(),
-        "metric": "euclidean" if method == "pca" else settings.metric,
+        "metric": "euclidean" if _needs_no_graph(layout) else settings.metric,
         "seed": settings.seed,
         "params": params,
         "seconds": round(seconds, 4),

@@ -12,57 +12,57 @@ and a reader never sees half a layout.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from attentionviz.errors import AttentionVizError, RunNotFound
+from attentionviz.layouts import Layout
 from attentionviz.store import names
 from attentionviz.store.atomic import load_npy, read_json, write_json, write_npy
 
-LAYOUT_METHODS = ("tsne", "umap", "pca")
 
-
-def layout_path(run_dir: Path, layer: int, head: int, method: str, dim: int) -> Path:
-    return names.head_dir(run_dir, layer, head) / names.layout_file(method, dim)
+def layout_path(run_dir: Path, layer: int, head: int, layout: Layout) -> Path:
+    return names.head_dir(run_dir, layer, head) / layout.file_name
 
 
 def save_layout(
-    run_dir: Path, layer: int, head: int, method: str, dim: int, coords: np.ndarray, meta: dict[str, Any]
+    run_dir: Path, layer: int, head: int, layout: Layout, coords: np.ndarray, meta: dict[str, Any]
 ) -> None:
     """Store one layout, [2N, dim] float32, and its metadata (the .npy lands last)."""
-    if coords.ndim != 2 or coords.shape[1] != dim:
-        raise ValueError(f"layout must be [2N, {dim}], got {coords.shape}")
-    path = layout_path(run_dir, layer, head, method, dim)
+    if coords.ndim != 2 or coords.shape[1] != layout.dim:
+        raise ValueError(f"layout must be [2N, {layout.dim}], got {coords.shape}")
+    path = layout_path(run_dir, layer, head, layout)
     write_json(path.with_suffix(".json"), meta)
     write_npy(path, coords.astype(np.float32, copy=False))
 
 
-def load_layout(run_dir: Path, layer: int, head: int, method: str, dim: int) -> np.ndarray:
-    path = layout_path(run_dir, layer, head, method, dim)
+def load_layout(run_dir: Path, layer: int, head: int, layout: Layout) -> np.ndarray:
+    path = layout_path(run_dir, layer, head, layout)
     if not path.exists():
+        have = ", ".join(other.key for other in available_layouts(run_dir, layer, head)) or "none yet"
         raise RunNotFound(
-            f"no {method} {dim}D layout for layer {layer} head {head}; "
-            f"compute it with `attentionviz embed {run_dir} --layouts {method} --dims {dim}`"
+            f"no {layout.key} layout for layer {layer} head {head} (it has {have}); "
+            f"compute it with `attentionviz embed {run_dir} --layouts {layout.key}`"
         )
     return load_npy(names.inside_run(run_dir, path))
 
 
-def load_layout_meta(run_dir: Path, layer: int, head: int, method: str, dim: int) -> dict[str, Any]:
-    path = layout_path(run_dir, layer, head, method, dim).with_suffix(".json")
+def load_layout_meta(run_dir: Path, layer: int, head: int, layout: Layout) -> dict[str, Any]:
+    path = layout_path(run_dir, layer, head, layout).with_suffix(".json")
     return dict(read_json(names.inside_run(run_dir, path))) if path.exists() else {}
 
 
-def available_layouts(run_dir: Path, layer: int, head: int) -> list[tuple[str, int]]:
-    """(method, dim) pairs whose layout file exists for this head."""
+def available_layouts(run_dir: Path, layer: int, head: int) -> list[Layout]:
+    """The layouts whose file exists for this head, sorted by method then dimension."""
     folder = names.head_dir(run_dir, layer, head)
-    found = []
-    for method in LAYOUT_METHODS:
-        for dim in (2, 3):
-            if (folder / names.layout_file(method, dim)).exists():
-                found.append((method, dim))
-    return found
+    if not folder.is_dir():
+        return []
+    with os.scandir(folder) as entries:  # one listing, not a stat per possible layout
+        found = {Layout.from_file_name(entry.name) for entry in entries}
+    return sorted(layout for layout in found if layout is not None)
 
 
 def save_head_json(run_dir: Path, layer: int, head: int, name: str, data: dict[str, Any]) -> None:
@@ -78,9 +78,9 @@ def load_head_json(run_dir: Path, layer: int, head: int, name: str) -> dict[str,
 PENDING = "embedding.json"  # at the run's top level while `embed` runs: the layouts it is computing
 
 
-def write_pending(run_dir: Path, layouts: list[tuple[str, int]]) -> None:
+def write_pending(run_dir: Path, layouts: list[Layout]) -> None:
     """Say that `layouts` are being computed, so a viewer keeps looking for them as they land."""
-    keys = sorted({f"{method}.{dim}d" for method, dim in layouts})
+    keys = sorted({layout.key for layout in layouts})
     write_json(run_dir / PENDING, {"layouts": keys})
 
 
@@ -88,8 +88,8 @@ def clear_pending(run_dir: Path) -> None:
     (run_dir / PENDING).unlink(missing_ok=True)
 
 
-def pending_layouts(run_dir: Path) -> list[tuple[str, int]]:
-    """(method, dim) pairs an `embed` in progress is computing ([] when none is, or the record is unreadable)."""
+def pending_layouts(run_dir: Path) -> list[Layout]:
+    """The layouts an `embed` in progress is computing ([] when none is, or the record is unreadable)."""
     path = run_dir / PENDING
     try:
         keys = read_json(names.inside_run(run_dir, path)).get("layouts", []) if path.exists() else []
@@ -97,7 +97,8 @@ def pending_layouts(run_dir: Path) -> list[tuple[str, int]]:
         return []
     found = []
     for key in keys:
-        method, _, dim = str(key).partition(".")
-        if method in LAYOUT_METHODS and dim in ("2d", "3d"):
-            found.append((method, int(dim[0])))
+        try:
+            found.append(Layout.parse(str(key)))
+        except AttentionVizError:
+            continue
     return found

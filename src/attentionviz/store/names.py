@@ -48,11 +48,6 @@ def head_dir(run_dir: Path, layer: int, head: int) -> Path:
     return run_dir / HEADS_DIR / head_name(layer, head)
 
 
-def layout_file(method: str, dim: int) -> str:
-    """File name of one layout inside a head folder, e.g. `tsne.2d.npy`."""
-    return f"{method}.{dim}d.npy"
-
-
 def inside_run(run_dir: Path, path: Path) -> Path:
     """`path`, refused when a link takes it outside `run_dir` (a run folder never links out)."""
     from attentionviz.errors import AttentionVizError

@@ -1,4 +1,5 @@
-"""Read a finished run folder: `attentionviz.open(path)` -> Run; `run.head(l, h)` -> Head.
+"""Read a finished run folder: `Run(path)`; `run.head(l, h)` -> Head. (The public `attentionviz.Run`
+extends this reader with what the layers above the store add.)
 
 Arrays come back as read-only memory maps, so opening a run costs nothing and a head costs only
 the pages it touches.
@@ -7,7 +8,6 @@ the pages it touches.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from attentionviz.errors import AttentionVizError, RunNotFound
+from attentionviz.layouts import Layout
 from attentionviz.store import head_outputs, names
 from attentionviz.store.atomic import load_npy
 from attentionviz.store.manifest import Manifest, load_manifest
@@ -96,24 +97,6 @@ class Run:
                     rows.append({"layer": layer, "head": head, **record})
         return pd.DataFrame(rows)
 
-    def embed(
-        self,
-        *,
-        layouts: Sequence[str] = ("tsne", "umap", "pca"),
-        dims: Sequence[int] = (2, 3),
-        progress: bool = False,
-        **settings: Any,
-    ) -> Run:
-        """Compute (more) layouts, metrics and fidelity for every head; returns the run, reopened.
-
-        `settings` go to `attentionviz.embed.pipeline.embed_run` (heads, workers, cluster, device,
-        seed, overwrite, normalisation, metric).
-        """
-        from attentionviz.embed.pipeline import embed_run
-
-        embed_run(self.path, layouts=tuple(layouts), dims=tuple(dims), progress=progress, **settings)
-        return Run(self.path)
-
     def head(self, layer: int, head: int) -> Head:
         self._check_index(layer, head)
         return Head(self, layer, head)
@@ -179,18 +162,19 @@ class Head:
         flat = self._captured("attention")[self.head]
         return np.asarray(flat[offset : offset + length * length]).reshape(length, length)
 
-    def layout(self, method: str, dim: int = 2) -> np.ndarray:
-        """[2N, dim] layout: rows 0..N-1 the queries, N..2N-1 the keys, in token order."""
-        if method not in head_outputs.LAYOUT_METHODS:
-            raise RunNotFound(
-                f"unknown layout {method!r}; choose one of {', '.join(head_outputs.LAYOUT_METHODS)}"
-            )
-        if dim not in (2, 3):
-            raise RunNotFound(f"layouts are 2D or 3D, not {dim}D")
-        return head_outputs.load_layout(self.run.path, self.layer, self.head, method, dim)
+    def layout(self, method: str | Layout, dim: int = 2) -> np.ndarray:
+        """[2N, dim] layout: rows 0..N-1 the queries, N..2N-1 the keys, in token order.
 
-    def layouts(self) -> list[tuple[str, int]]:
-        """(method, dim) of every layout computed for this head."""
+        `head.layout("umap", dim=3)`, `head.layout("umap.3d")` or `head.layout(Layout("umap", 3))`.
+        """
+        try:
+            layout = Layout.of(method, dim)
+        except AttentionVizError as exc:
+            raise RunNotFound(str(exc)) from None
+        return head_outputs.load_layout(self.run.path, self.layer, self.head, layout)
+
+    def layouts(self) -> list[Layout]:
+        """Every layout computed for this head, as (method, dim) pairs."""
         return head_outputs.available_layouts(self.run.path, self.layer, self.head)
 
     @property
@@ -244,8 +228,3 @@ def _load_array(run_dir: Path, name: str) -> np.ndarray:
         raise AttentionVizError(
             f"{path} is damaged ({exc}); check it with `attentionviz verify {run_dir}`"
         ) from exc
-
-
-def open(path: str | Path) -> Run:
-    """Open a finished run folder."""
-    return Run(path)

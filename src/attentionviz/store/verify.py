@@ -23,15 +23,14 @@ import numpy as np
 
 from attentionviz.errors import AttentionVizError
 from attentionviz.hashing import sha256_file
+from attentionviz.layouts import Layout
 from attentionviz.store import names
-from attentionviz.store.head_outputs import LAYOUT_METHODS
 from attentionviz.store.manifest import Manifest, load_manifest
 from attentionviz.store.tables import SEQUENCE_COLUMNS, TOKEN_COLUMNS
 
 log = logging.getLogger(__name__)
 
 _HEAD_DIR = re.compile(r"^layers\.(\d+)\.heads\.(\d+)$")
-_LAYOUT_FILE = re.compile(r"^([a-z]+)\.(\d)d\.npy$")
 
 
 @dataclass
@@ -48,6 +47,10 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def __str__(self) -> str:
+        """One `error:` line per problem, or the one-line summary of a sound run."""
+        return "\n".join(f"error: {p}" for p in self.problems) if self.problems else self.summary()
 
     def summary(self) -> str:
         m = self.manifest
@@ -229,10 +232,10 @@ def _check_heads(run_dir: Path, m: Manifest, report: VerifyReport) -> None:
 
 
 def _check_layout(path: Path, n_tokens: int) -> str | None:
-    match = _LAYOUT_FILE.match(path.name)
-    if match is None or match[1] not in LAYOUT_METHODS or match[2] not in ("2", "3"):
-        return f"not a layout file (expected {{{','.join(LAYOUT_METHODS)}}}.{{2,3}}d.npy)"
-    dim = int(match[2])
+    layout = Layout.from_file_name(path.name)
+    if layout is None:
+        return "not a layout file (expected METHOD.2d.npy or METHOD.3d.npy)"
+    dim = layout.dim
     try:
         coords = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as exc:

@@ -71,7 +71,7 @@ RECIPE = Recipe()
 
 def default_cache_dir() -> Path:
     """`$ATTENTIONVIZ_CACHE/models`, else `~/.cache/attentionviz/models`."""
-    from attentionviz.capture.loading import cache_root
+    from attentionviz.cache import cache_root
 
     return cache_root() / "models"
 

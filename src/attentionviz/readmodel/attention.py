@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from attentionviz.errors import AttentionVizError, RunNotFound
-from attentionviz.server.frames import Frame
+from attentionviz.readmodel.frames import Frame
+from attentionviz.readmodel.models import AggregateMeta, SequenceMeta
 from attentionviz.store import names
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def sequence_attention_frame(head: Head, seq: int, *, quantized: bool = False) -
     """
     start, length, _ = head.run.sequence_bounds(seq)
     attention = np.asarray(head.attention(seq), dtype=np.float32)  # [len, len]
-    frame = Frame(meta={"name": head.name, "sequence": seq, "token_start": start, "n_tokens": length})
+    frame = Frame(meta=SequenceMeta(name=head.name, sequence=seq, token_start=start, n_tokens=length))
     if quantized:
         flat = attention.reshape(-1, 1)  # [len * len, 1]
         frame.add_quantized("attention", flat, bounds=np.array([[0.0, 1.0]]))
@@ -54,7 +55,7 @@ def value_norms_frame(head: Head, seq: int) -> bytes:
     """[len] value-vector norms of the sequence's tokens in this head's KV group."""
     start, length, _ = head.run.sequence_bounds(seq)
     norms = np.asarray(head.value_norms()[start : start + length], dtype=np.float32)  # [len]
-    frame = Frame(meta={"name": head.name, "sequence": seq, "token_start": start, "n_tokens": length})
+    frame = Frame(meta=SequenceMeta(name=head.name, sequence=seq, token_start=start, n_tokens=length))
     frame.add("value_norms", norms)
     return frame.encode()
 
@@ -70,9 +71,9 @@ def aggregate_attention(head: Head) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=64)
 def _aggregate(path: str, stamp: int, layer: int, head_index: int) -> tuple[np.ndarray, np.ndarray]:
-    from attentionviz.store.reader import open as open_run
+    from attentionviz.store.reader import Run
 
-    head = open_run(path).head(layer, head_index)
+    head = Run(path).head(layer, head_index)
     lengths = head.run.sequences["n_tokens"].to_numpy(dtype=np.int64)
     longest = int(lengths.max()) if len(lengths) else 0
     total = np.zeros((longest, longest), dtype=np.float64)
@@ -87,7 +88,7 @@ def _aggregate(path: str, stamp: int, layer: int, head_index: int) -> tuple[np.n
 
 def aggregate_attention_frame(head: Head) -> bytes:
     mean, count = aggregate_attention(head)
-    frame = Frame(meta={"name": head.name, "max_len": len(mean)})
+    frame = Frame(meta=AggregateMeta(name=head.name, max_len=len(mean)))
     frame.add("attention", mean)
     frame.add("count", count)
     return frame.encode()
@@ -130,9 +131,9 @@ def _patch_atlas(path: str, stamp: int) -> bytes:
 
     from PIL import Image
 
-    from attentionviz.store.reader import open as open_run
+    from attentionviz.store.reader import Run
 
-    run = open_run(path)
+    run = Run(path)
     grid = run.manifest.image_grid
     if grid is None:
         raise RunNotFound(f"{run.path.name} is a text run; only image runs have patches")

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from attentionviz.capture.loading import cache_root
+from attentionviz.cache import cache_root
 from attentionviz.errors import AttentionVizError
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 DEMO_TOKENS = 2500  # as in the original's hosted demo (~2.5k tokens, ~85 sentences)
 DEMO_IMAGES = 64  # held-out digit images for `--images`
 DEMO_MODELS = ("minilm", "smollm2")
-BACKGROUND_LAYOUTS = ("tsne", "umap", "pca")  # the build's default set, filled in while serving
 BACKGROUND_NICENESS = 10
 
 
@@ -102,20 +101,20 @@ def _captured(run_dir: Path) -> bool:
 
 def _first_layouts(run_dir: Path, *, progress: bool) -> None:
     """PCA (2D and 3D) of every head that lacks it; nothing else (the background process adds the rest)."""
-    from attentionviz.embed.pipeline import embed_pca
+    from attentionviz.embed.pipeline import embed_quick
 
     start = time.perf_counter()
-    embed_pca(run_dir, seed=0, progress=progress)
+    embed_quick(run_dir, seed=0, progress=progress)
     log.info("demo: PCA layouts of every head ready in %.1f s", time.perf_counter() - start)
 
 
-def layouts_missing(run_dir: Path, layouts: tuple[str, ...] = BACKGROUND_LAYOUTS) -> int:
-    """How many heads still lack one of `layouts` (2D and 3D, as the build makes them)."""
-    from attentionviz.embed.pipeline import DEFAULT_DIMS, head_complete, plan_layouts, select_heads
+def layouts_missing(run_dir: Path) -> int:
+    """How many heads still lack one of the build's default layouts."""
+    from attentionviz.embed.pipeline import head_complete, plan_layouts, select_heads
     from attentionviz.store.reader import Run
 
     run = Run(run_dir)
-    plan = plan_layouts(layouts, DEFAULT_DIMS)
+    plan = plan_layouts()
     return sum(not head_complete(run, layer, head, plan) for layer, head in select_heads(run, None))
 
 
@@ -125,18 +124,17 @@ def start_background_layouts(run_dir: Path) -> subprocess.Popen[bytes] | None:
     Its messages go to `<cache>/logs/<run>.embed.log`; it is a separate process, at a lower priority,
     so the server and the browser stay responsive while it uses every core.
     """
-    from attentionviz.embed.pipeline import DEFAULT_DIMS, plan_layouts
+    from attentionviz.embed.pipeline import plan_layouts
     from attentionviz.store.head_outputs import write_pending
 
     if layouts_missing(run_dir) == 0:
         return None
     # said before the server starts (the child takes seconds to start), so the app polls from the first page
-    write_pending(run_dir, list(plan_layouts(BACKGROUND_LAYOUTS, DEFAULT_DIMS)))
+    write_pending(run_dir, list(plan_layouts()))
     logs = cache_root() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with (logs / f"{run_dir.name}.embed.log").open("ab") as log_file:
         command = [sys.executable, "-m", "attentionviz", "embed", str(run_dir), "--quiet"]
-        command += ["--layouts", ",".join(BACKGROUND_LAYOUTS)]
         process = subprocess.Popen(
             command,
             stdout=log_file,
@@ -176,16 +174,16 @@ def run_demo(
     port: int = 8000,
     open_browser: bool = True,
     progress: bool = True,
-    echo: Callable[[str], None] = print,
+    say: Callable[[str], None] = print,
 ) -> None:
     """Build (or reuse) the demo run with its PCA layouts, then serve it until interrupted.
 
     The remaining layouts are computed in a background process started before serving and
     stopped when the server stops (rerun `demo` to finish them: finished heads are kept).
     """
-    from attentionviz.server.app import bind, create_app, serve, url_of
-    from attentionviz.server.cli import is_loopback
-    from attentionviz.server.registry import RunRegistry
+    from attentionviz.hosts.serve import is_loopback
+    from attentionviz.hosts.server import bind, create_app, serve, url_of
+    from attentionviz.readmodel.registry import RunRegistry
     from attentionviz.store.head_outputs import clear_pending
 
     log.info("demo: started; cache %s", cache_root())
@@ -194,7 +192,7 @@ def run_demo(
     else:
         demo = DemoRun(build_demo(model, tokens=tokens, progress=progress), "")
     if demo.note:
-        echo(demo.note)
+        say(demo.note)
     registry = RunRegistry([demo.path])
     app = create_app(registry)
     sock = bind(host, port)
@@ -202,19 +200,19 @@ def run_demo(
     background = start_background_layouts(demo.path)
     try:
         if background is not None:
-            echo(
+            say(
                 f"computing t-SNE and UMAP layouts in the background ({layouts_missing(demo.path)} heads to go); "
                 "the Matrix View shows PCA now and fills in"
             )
-        echo(f"attentionviz demo: {demo.path.name} at {url}")
+        say(f"attentionviz demo: {demo.path.name} at {url}")
         if not is_loopback(host):
-            echo(f"warning: listening on {host}, reachable from other machines without authentication")
-        echo("press Ctrl+C to stop")
+            say(f"warning: listening on {host}, reachable from other machines without authentication")
+        say("press Ctrl+C to stop")
         if open_browser:
             threading.Timer(0.5, webbrowser.open, args=(url,)).start()
         serve(app, sock)
     except KeyboardInterrupt:
-        echo("stopped")
+        say("stopped")
     finally:
         sock.close()
         if background is not None:

@@ -1,7 +1,7 @@
 """`attentionviz export RUN -o FILE.html --single-file`: the app and a small run in one HTML file.
 
-The file holds the embedded bundle (the app as one ES module, `server/static/embed/`), its
-stylesheet, and every file the folder export (`attentionviz.export.export_site`) writes under
+The file holds the embedded bundle (the app as one ES module, `hosts/static/embed/`), its
+stylesheet, and every file the folder export (`attentionviz.hosts.export.folder.export_site`) writes under
 `api/`, base64-encoded in a JSON script tag. The bundle answers the app's requests from that map,
 so the file opens from file:// with no server, and shows whatever the folder export shows.
 """
@@ -39,10 +39,16 @@ class SingleFileSummary:
     data_bytes: int
     heads: int
 
+    def __str__(self) -> str:
+        return (
+            f"exported {self.heads} heads to {self.path} ({self.bytes / 1e6:.1f} MB); "
+            "open it in a browser, no server needed"
+        )
+
 
 def embed_bundle() -> tuple[str, str]:
     """The embedded host's (JavaScript, CSS), as built into this install."""
-    from attentionviz.server.app import STATIC_DIR
+    from attentionviz.hosts.server import STATIC_DIR
 
     folder = Path(STATIC_DIR) / "embed"
     script, style = folder / "attentionviz.js", folder / "attentionviz.css"
@@ -65,7 +71,7 @@ def export_single_file(
     limit: int = SINGLE_FILE_LIMIT,
 ) -> SingleFileSummary:
     """Write the run at `run_dir` as one HTML file `out`; refuse when its data exceeds `limit` bytes."""
-    from attentionviz.export import export_site
+    from attentionviz.hosts.export.folder import export_site
 
     target = Path(out).expanduser()
     if target.exists() and not overwrite:
@@ -77,11 +83,10 @@ def export_single_file(
         site = Path(tmp) / "site"
         api = site / "api"
 
-        def check(done: int, total: int) -> None:
-            size = _folder_bytes(api)
-            if size > limit:
+        def check(done: int, total: int, written: int) -> None:
+            if written > limit:
                 raise AttentionVizError(
-                    f"the run's data passes {limit / 1e6:.0f} MB after {done} of {total} heads, too big "
+                    f"the run's data passes {limit / 1e6:.0f} MB after {done} of {total} files, too big "
                     "for one HTML file; keep fewer heads with --layers/--heads/--layouts, or drop "
                     "--single-file to write a folder"
                 )

@@ -5,6 +5,7 @@
     bytes 8..8+H   UTF-8 JSON: {"meta": {...}, "buffers": [{"name", "dtype", "shape", "offset", "length"}]}
     bytes 8+H..    the buffers; each `offset` is relative to here and a multiple of 8
 
+`meta` is one of the frame metadata models of `readmodel.models` (dumped without its unset fields).
 dtypes: int8 uint8 int16 uint16 int32 uint32 float32 float64 (what JavaScript's typed arrays
 read without copying) and `utf8`: a string column is two buffers, `NAME` (the UTF-8 bytes, dtype
 utf8) and `NAME.offsets` (uint32 [n + 1]). A quantised float column is uint16 with
@@ -22,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from attentionviz.readmodel.models import FrameMeta
+
 MAGIC = b"AVZ1"
 MEDIA_TYPE = "application/octet-stream"
 _DTYPES = ("int8", "uint8", "int16", "uint16", "int32", "uint32", "float32", "float64")
@@ -30,9 +33,9 @@ _QMAX = 65535
 
 @dataclass
 class Frame:
-    """Buffers to send, in order, with free-form JSON metadata."""
+    """Buffers to send, in order, with their typed metadata."""
 
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: FrameMeta
     _buffers: list[tuple[dict[str, Any], bytes]] = field(default_factory=list)
 
     def add(self, name: str, array: np.ndarray, **extra: Any) -> None:
@@ -74,8 +77,9 @@ class Frame:
             body.extend(b"\0" * (-len(body) % 8))
             entries.append({**entry, "offset": len(body), "length": len(data)})
             body.extend(data)
+        meta = self.meta.model_dump(exclude_none=True)
         header = json.dumps(
-            {"meta": self.meta, "buffers": entries}, separators=(",", ":"), allow_nan=False
+            {"meta": meta, "buffers": entries}, separators=(",", ":"), allow_nan=False
         ).encode()
         header += b" " * (-(8 + len(header)) % 8)
         return MAGIC + len(header).to_bytes(4, "little") + header + bytes(body)

@@ -11,6 +11,6 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "the notebook widget needs anywidget; install it with: pip install 'attentionviz[notebook]'"
     ) from exc
 
-from attentionviz.widget.widget import Widget
+from attentionviz.hosts.widget.widget import Widget
 
 __all__ = ["Widget"]

@@ -1,7 +1,7 @@
 """Answer the app's GET requests in-process from the server's own FastAPI app (no socket, no httpx).
 
 The notebook widget forwards each request of the frontend over the widget comm; this client runs
-it through `attentionviz.server.app.create_app` on a private event loop thread, so the widget's
+it through `attentionviz.hosts.server.create_app` on a private event loop thread, so the widget's
 answers are byte for byte what `attentionviz serve` sends (one encoding, one set of routes).
 """
 

@@ -49,7 +49,7 @@ def snapshot(
     scale: float = 2.0,
 ) -> Path:
     """Write a PNG of one head (`layer` and `head`) or of the Matrix View (neither) to `out`."""
-    from attentionviz.server.registry import RunRegistry
+    from attentionviz.readmodel.registry import RunRegistry
     from attentionviz.store.reader import Run
 
     if (layer is None) != (head is None):
@@ -87,7 +87,7 @@ def served(registry: Any) -> Iterator[str]:
     """Serve `registry` (run folders) on a free loopback port in a thread; yields the base URL."""
     import uvicorn
 
-    from attentionviz.server.app import STATIC_DIR, bind, create_app, url_of
+    from attentionviz.hosts.server import STATIC_DIR, bind, create_app, url_of
 
     if not (STATIC_DIR / "index.html").exists():
         raise AttentionVizError(

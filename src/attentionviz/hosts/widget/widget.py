@@ -5,7 +5,7 @@
     w.layer, w.head = 4, 1                          # moves the view; clicks in it update these
     w.selection                                     # DataFrame of the clicked token
 
-The frontend is the same build as the served app's (`server/static/embed/`, shipped in the wheel:
+The frontend is the same build as the served app's (`hosts/static/embed/`, shipped in the wheel:
 no CDN, works offline). Its data requests travel over the widget comm as custom messages and
 are answered here by the server's own routes (`widget.asgi`), binary frames as message buffers.
 """
@@ -22,17 +22,16 @@ import anywidget
 import traitlets
 
 from attentionviz.errors import AttentionVizError
+from attentionviz.hosts.widget.asgi import InProcessClient
 from attentionviz.store.reader import Run
-from attentionviz.widget.asgi import InProcessClient
 
 if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
 
-EMBED_DIR = Path(__file__).resolve().parents[1] / "server" / "static" / "embed"
+EMBED_DIR = Path(__file__).resolve().parents[1] / "static" / "embed"
 VIEWS = ("matrix", "single")
-PROJECTIONS = ("tsne", "umap", "pca")
 THEMES = ("light", "dark")
 SELECTION_COLUMNS = ("sequence", "position", "token", "kind", "layer", "head")
 
@@ -48,7 +47,7 @@ def _bundle(name: str) -> Path | str:
 class Widget(anywidget.AnyWidget):  # type: ignore[misc]
     """The attentionviz app over one run, as a notebook widget.
 
-    `layer`, `head`, `view` ("matrix" or "single"), `projection` ("tsne", "umap", "pca"), `dim`
+    `layer`, `head`, `view` ("matrix" or "single"), `projection` (a layout method: "tsne", ...), `dim`
     (2 or 3), `color` (a colour mode, e.g. "query_key", "position") and `theme` ("light",
     "dark") sync both ways: setting
     one moves the view, and navigating in the view updates them. `selection` holds what was
@@ -81,7 +80,7 @@ class Widget(anywidget.AnyWidget):  # type: ignore[misc]
         theme: str = "light",
         height: int = 640,
     ) -> None:
-        from attentionviz.server.app import create_app
+        from attentionviz.hosts.server import create_app
 
         self.run = run if isinstance(run, Run) else Run(run)
         if view is None:
@@ -128,7 +127,9 @@ class Widget(anywidget.AnyWidget):  # type: ignore[misc]
 
     @traitlets.validate("projection")
     def _valid_projection(self, proposal: dict[str, Any]) -> str:
-        return self._one_of("projection", str(proposal["value"]), PROJECTIONS)
+        from attentionviz.embed.reducers import REDUCERS
+
+        return self._one_of("projection", str(proposal["value"]), tuple(REDUCERS))
 
     @traitlets.validate("theme")
     def _valid_theme(self, proposal: dict[str, Any]) -> str:

@@ -67,7 +67,8 @@ class RunRegistry:
             path = self._ids.get(run_id)
         if path is None:
             known = ", ".join(self._ids) or "none"
-            raise RunNotFound(f"no run named {run_id!r} on this server; runs: {known}")
+            shown = run_id if len(run_id) <= 80 else run_id[:80] + "..."
+            raise RunNotFound(f"no run named {shown!r} on this server; runs: {known}")
         stamp = (path / names.MANIFEST).stat().st_mtime_ns
         with self._lock:
             cached = self._open.get(path)

@@ -5,7 +5,7 @@ model: random but structured queries and keys, their real softmax attention, a t
 made-up sentences, and layouts that look like the clusters a real head produces (grouped by
 position and by token), in any size, in seconds. Nothing here is a claim about any model.
 
-    from attentionviz.store.synthetic import make_synthetic_run
+    from tests.support.synthetic import make_synthetic_run
     run = make_synthetic_run(tmp_path / "run", layers=12, heads=12, tokens=5000,
                              layouts=(("pca", 2), ("tsne", 2), ("pca", 3)))
 """
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from attentionviz.hashing import sha256_file
+from attentionviz.layouts import Layout
 from attentionviz.store import head_outputs, names
 from attentionviz.store.atomic import write_npy
 from attentionviz.store.manifest import CorpusInfo, LayerInfo, Manifest, ModelInfo, save_manifest
@@ -61,7 +62,7 @@ def make_synthetic_run(
     `layouts` lists the (method, dim) pairs written for every head; pass fewer to mimic a run
     whose embedding is still in progress. `kv_heads` < `heads` gives grouped-query attention.
     """
-    from attentionviz.store.reader import open as open_run
+    from attentionviz.api import open as open_run
 
     out = Path(out)
     rng = np.random.default_rng(seed)
@@ -148,7 +149,7 @@ def add_synthetic_layout(run_dir: str | Path, method: str, dim: int, *, seed: in
     for layer in range(manifest.n_layers):
         for head in range(manifest.n_heads):
             coords = _layout(rng, table["position"].to_numpy(), table["token_id"].to_numpy(), dim)
-            head_outputs.save_layout(run_dir, layer, head, method, dim, coords, {"synthetic": True})
+            head_outputs.save_layout(run_dir, layer, head, Layout(method, dim), coords, {"synthetic": True})
 
 
 def _sequence_lengths(rng: np.random.Generator, tokens: int, seq_len: tuple[int, int]) -> list[int]:
@@ -308,7 +309,9 @@ def _write_head(
 ) -> None:
     for method, dim in layouts:
         coords = _layout(rng, positions, token_codes, dim)
-        head_outputs.save_layout(out, layer, head, method, dim, coords, {"synthetic": True, "seconds": 0.0})
+        head_outputs.save_layout(
+            out, layer, head, Layout(method, dim), coords, {"synthetic": True, "seconds": 0.0}
+        )
     if metrics:
         head_outputs.save_head_json(
             out,

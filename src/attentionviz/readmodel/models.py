@@ -1,0 +1,135 @@
+"""Every shape the read model sends, declared once: JSON records and the metadata of binary frames.
+
+The route table (`routes.py`) names these as its responses; the server validates its JSON with them,
+the static export writes them, and `typescript.py` generates their TypeScript interfaces into
+`frontend/src/data/api.gen.ts`. A field added here reaches all four.
+
+Frame metadata is dumped without its unset (None) fields, so a field that only some frames of a
+kind carry is declared `X | None = None`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Record(BaseModel):
+    """A JSON record (a response of its own)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class FrameMeta(BaseModel):
+    """The JSON `meta` of a binary frame (`frames.Frame`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+class LayoutMethod(Record):
+    """A layout method of the reducer registry, as the app lists it."""
+
+    id: str
+    label: str
+
+
+class ApiInfo(Record):
+    name: str
+    version: str
+    runs: list[str]
+
+
+class RunSummary(Record):
+    id: str
+    model: str
+    kind: str
+    layers: int
+    heads: int
+    n_tokens: int
+    n_sequences: int
+
+
+class RunDetails(RunSummary):
+    architecture: str
+    corpus: str
+    kv_heads: int
+    head_dim: int
+    kv_map: list[int]
+    image_grid: list[int] | None
+    special_tokens: list[str]
+    created: str
+    version: str
+    #: layout key ("tsne.2d") -> the heads that have it (index = layer * heads + head)
+    layouts: dict[str, list[int]]
+
+
+class HeadDetails(Record):
+    name: str
+    layer: int
+    head: int
+    kv_head: int
+    layouts: list[str]
+    layout_meta: dict[str, dict[str, Any]]
+    metrics: dict[str, Any]
+    fidelity: dict[str, Any]
+
+
+class Problem(Record):
+    detail: str
+
+
+# --- frame metadata ------------------------------------------------------------------------------
+
+
+class TokensMeta(FrameMeta):
+    n_tokens: int
+
+
+class SequencesMeta(FrameMeta):
+    n_sequences: int
+
+
+class LodOrderMeta(FrameMeta):
+    n_tokens: int
+
+
+class HeadRowsMeta(FrameMeta):
+    """One head's layout or norms rows, in token order or level-of-detail order."""
+
+    name: str
+    layout: str | None = None  # layout frames only
+    order: str  # "token" | "lod"
+    rows: int
+    n_points: int | None = None  # layout frames only
+    n_tokens: int
+
+
+class LayerRowsMeta(FrameMeta):
+    """Rows of every head of one layer: LOD rows [start, start + rows), or given tokens' rows."""
+
+    layer: int
+    heads: list[int]
+    order: str  # "lod" | "tokens"
+    start: int
+    rows: int
+    n_points: int
+    n_tokens: int
+    layout: str | None = None  # layout frames only
+
+
+class SequenceMeta(FrameMeta):
+    """One sequence of one head (attention, value norms)."""
+
+    name: str
+    sequence: int
+    token_start: int
+    n_tokens: int
+
+
+class AggregateMeta(FrameMeta):
+    name: str
+    max_len: int

@@ -1,0 +1,128 @@
+"""The JSON records about runs and heads: what exists, its sizes, which heads have which layouts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from attentionviz import __version__
+from attentionviz.layouts import Layout
+from attentionviz.readmodel.models import ApiInfo, HeadDetails, LayoutMethod, RunDetails, RunSummary
+from attentionviz.readmodel.scope import Scope
+from attentionviz.store import head_outputs, names
+from attentionviz.store.reader import Head, Run
+
+
+def api_info(scope: Scope) -> ApiInfo:
+    return ApiInfo(name="attentionviz", version=__version__, runs=scope.run_ids())
+
+
+def run_summary(run_id: str, run: Run) -> RunSummary:
+    info = run.info
+    return RunSummary(
+        id=run_id,
+        model=info.model,
+        kind=info.kind,
+        layers=info.layers,
+        heads=info.heads,
+        n_tokens=info.n_tokens,
+        n_sequences=info.n_sequences,
+    )
+
+
+def list_runs(scope: Scope) -> list[RunSummary]:
+    return [run_summary(run_id, scope.run(run_id)) for run_id in scope.run_ids()]
+
+
+def run_details(scope: Scope, run_id: str) -> RunDetails:
+    run = scope.run(run_id)
+    m = run.manifest
+    return RunDetails(
+        **run_summary(run_id, run).model_dump(),
+        architecture=m.model.architecture,
+        corpus=m.corpus.source,
+        kv_heads=m.n_kv_heads,
+        head_dim=m.head_dim,
+        kv_map=list(m.kv_map),
+        image_grid=list(m.image_grid) if m.image_grid else None,
+        special_tokens=list(m.special_tokens),
+        created=m.created,
+        version=m.version,
+        layouts=layout_availability(scope, run_id),
+    )
+
+
+def layout_methods() -> list[LayoutMethod]:
+    """The reducer registry's methods, in menu order."""
+    from attentionviz.embed.reducers import REDUCERS
+
+    return [LayoutMethod(id=r.name, label=r.label) for r in REDUCERS.values()]
+
+
+def layout_availability(scope: Scope, run_id: str) -> dict[str, list[int]]:
+    """For each layout the scope shows, the heads that have it (index = layer * heads + head).
+
+    Layouts an `embed` is computing are listed too (possibly with no head yet) when the scope
+    shows pending layouts, so a viewer keeps polling; otherwise a layout no head has is left out.
+    """
+    run = scope.run(run_id)
+    info = run.info
+    found: dict[Layout, list[int]] = {}
+    folders = _subfolders(names.head_dir(run.path, 0, 0).parent)
+    for layer in range(info.layers):
+        for head in range(info.heads):
+            folder = folders.get(names.head_name(layer, head))
+            if folder is None or not scope.shows(run, layer, head):
+                continue
+            with os.scandir(folder) as entries:  # one listing per head, not a stat per layout
+                present = {Layout.from_file_name(e.name) for e in entries}
+            for layout in present:
+                if layout is not None and scope.keeps(layout):
+                    found.setdefault(layout, []).append(layer * info.heads + head)
+    if scope.pending:
+        for layout in head_outputs.pending_layouts(run.path):
+            if scope.keeps(layout):
+                found.setdefault(layout, [])
+    for rows in found.values():
+        rows.sort()
+    return {layout.key: found[layout] for layout in sorted(found, key=_menu_order)}
+
+
+def _menu_order(layout: Layout) -> tuple[int, int, str]:
+    """2D before 3D, then the registry's order."""
+    return (layout.dim, *_method_order(layout))
+
+
+def _method_order(layout: Layout) -> tuple[int, str]:
+    """The registry's order; methods it does not know (an old run's, a removed one's) last."""
+    from attentionviz.embed.reducers import REDUCERS
+
+    order = {name: i for i, name in enumerate(REDUCERS)}
+    return (order.get(layout.method, len(order)), layout.method)
+
+
+def _subfolders(path: Path) -> dict[str, str]:
+    if not path.is_dir():
+        return {}
+    with os.scandir(path) as entries:
+        return {e.name: e.path for e in entries if e.is_dir()}
+
+
+def head_details(scope: Scope, head: Head) -> HeadDetails:
+    layouts = sorted(
+        (layout for layout in head.layouts() if scope.keeps(layout)),
+        key=lambda layout: (*_method_order(layout), layout.dim),
+    )
+    return HeadDetails(
+        name=head.name,
+        layer=head.layer,
+        head=head.head,
+        kv_head=head.kv_head,
+        layouts=[layout.key for layout in layouts],
+        layout_meta={
+            layout.key: head_outputs.load_layout_meta(head.run.path, head.layer, head.head, layout)
+            for layout in layouts
+        },
+        metrics=head.metrics,
+        fidelity=head.fidelity,
+    )
