@@ -313,7 +313,7 @@ def export(
     "--layer", default=None, type=int, help="Layer of the head to draw (with --head; neither: Matrix View)."
 )
 @click.option("--head", default=None, type=int, help="Head to draw (with --layer).")
-@click.option("--projection", default="tsne", show_default=True, help="Layout: tsne, umap or pca.")
+@click.option("--projection", default=None, help="Layout method, e.g. umap (default: the app's first).")
 @click.option("--dim", type=click.Choice(["2", "3"]), default="2", show_default=True, help="2D or 3D layout.")
 @click.option(
     "--color",

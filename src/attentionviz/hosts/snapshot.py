@@ -39,7 +39,7 @@ def snapshot(
     *,
     layer: int | None = None,
     head: int | None = None,
-    projection: str = "tsne",
+    projection: str | None = None,
     dim: int = 2,
     color: str = "query_key",
     theme: str = "light",
@@ -48,7 +48,11 @@ def snapshot(
     height: int = 800,
     scale: float = 2.0,
 ) -> Path:
-    """Write a PNG of one head (`layer` and `head`) or of the Matrix View (neither) to `out`."""
+    """Write a PNG of one head (`layer` and `head`) or of the Matrix View (neither) to `out`.
+
+    `projection`: a layout method of the registry (None: the app's first).
+    """
+    from attentionviz.embed.reducers import REDUCERS
     from attentionviz.readmodel.registry import RunRegistry
     from attentionviz.store.reader import Run
 
@@ -56,11 +60,15 @@ def snapshot(
         raise AttentionVizError("give both --layer and --head for one head, or neither for the Matrix View")
     if width < 16 or height < 16 or not 0.5 <= scale <= 8:
         raise AttentionVizError("the picture must be at least 16x16 pixels, at a scale between 0.5 and 8")
+    if projection is not None and projection not in REDUCERS:
+        raise AttentionVizError(f"unknown layout method {projection!r}; choose from {', '.join(REDUCERS)}")
     run = Run(run_dir)
     if layer is not None and head is not None:
         run.head(layer, head)  # a one-line error when out of range
     registry = RunRegistry([run.path])
-    state: dict[str, Any] = {"run": registry.ids()[0], "projection": projection, "dim": dim, "color": color}
+    state: dict[str, Any] = {"run": registry.ids()[0], "dim": dim, "color": color}
+    if projection is not None:
+        state["projection"] = projection
     state.update({"theme": theme, "labels": int(labels)})
     if layer is not None:
         state.update({"view": "single", "layer": layer, "head": head})

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
+from attentionviz.embed.reducers import REDUCERS
 from attentionviz.errors import AttentionVizError
 from attentionviz.hosts.widget.asgi import InProcessClient
 from attentionviz.store.reader import Run
@@ -60,7 +61,7 @@ class Widget(anywidget.AnyWidget):  # type: ignore[misc]
     layer = traitlets.Int(0).tag(sync=True)
     head = traitlets.Int(0).tag(sync=True)
     view = traitlets.Unicode("matrix").tag(sync=True)
-    projection = traitlets.Unicode("tsne").tag(sync=True)
+    projection = traitlets.Unicode(next(iter(REDUCERS))).tag(sync=True)
     dim = traitlets.Int(2).tag(sync=True)
     color = traitlets.Unicode("query_key").tag(sync=True)
     theme = traitlets.Unicode("light").tag(sync=True)
@@ -74,7 +75,7 @@ class Widget(anywidget.AnyWidget):  # type: ignore[misc]
         layer: int | None = None,
         head: int | None = None,
         view: str | None = None,
-        projection: str = "tsne",
+        projection: str | None = None,
         dim: int = 2,
         color: str = "query_key",
         theme: str = "light",
@@ -90,7 +91,7 @@ class Widget(anywidget.AnyWidget):  # type: ignore[misc]
             layer=layer or 0,
             head=head or 0,
             view=view,
-            projection=projection,
+            projection=projection or next(iter(REDUCERS)),
             dim=dim,
             color=color,
             theme=theme,
@@ -127,8 +128,6 @@ class Widget(anywidget.AnyWidget):  # type: ignore[misc]
 
     @traitlets.validate("projection")
     def _valid_projection(self, proposal: dict[str, Any]) -> str:
-        from attentionviz.embed.reducers import REDUCERS
-
         return self._one_of("projection", str(proposal["value"]), tuple(REDUCERS))
 
     @traitlets.validate("theme")
