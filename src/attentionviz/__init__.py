@@ -15,10 +15,23 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["AttentionVizError", "Head", "Run", "RunInfo", "Widget", "__version__", "build", "open"]
+__all__ = [
+    "AttentionVizCallback",
+    "AttentionVizError",
+    "Head",
+    "Run",
+    "RunInfo",
+    "Widget",
+    "__version__",
+    "build",
+    "build_step",
+    "compare",
+    "open",
+]
 
 if TYPE_CHECKING:
-    from attentionviz.api import Run, build, open
+    from attentionviz.analysis.training import AttentionVizCallback
+    from attentionviz.api import Run, build, build_step, compare, open
     from attentionviz.errors import AttentionVizError
     from attentionviz.hosts.widget import Widget
     from attentionviz.store.reader import Head, RunInfo
@@ -26,6 +39,9 @@ if TYPE_CHECKING:
 _LAZY = {
     "build": "attentionviz.api",
     "open": "attentionviz.api",
+    "compare": "attentionviz.api",
+    "build_step": "attentionviz.api",
+    "AttentionVizCallback": "attentionviz.analysis.training",
     "Run": "attentionviz.api",
     "Head": "attentionviz.store.reader",
     "RunInfo": "attentionviz.store.reader",

@@ -7,14 +7,18 @@ what spans the layers above it (`embed` for more layouts).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attentionviz.options import BuildOptions
 from attentionviz.store import reader
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from attentionviz.analysis.compare import ComparisonReport
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +99,7 @@ def build(
     from attentionviz.corpus import open_corpus
     from attentionviz.embed.pipeline import plan_layouts
 
-    options = dataclasses.replace(options or BuildOptions(), **_normalise(settings))
+    options = (options or BuildOptions()).with_settings(**settings)
     if options.layouts:  # a typo in a layout name should not cost a whole capture first
         plan_layouts(options.layouts, options.dims)
     source = open_corpus(
@@ -167,13 +171,72 @@ def embed(
     )
 
 
-def _normalise(settings: dict[str, Any]) -> dict[str, Any]:
-    """Accept lists where BuildOptions holds tuples, and reject unknown names with the valid ones."""
-    from attentionviz.errors import AttentionVizError
+def compare(
+    run_a: str | Path | reader.Run,
+    run_b: str | Path | reader.Run,
+    *,
+    layout: str | None = None,
+    max_tokens: int | None = 5000,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """How every head changed from run A to run B (one architecture, one corpus): one row per head
+    with `layer`, `head`, `drift` and its parts `attention` (mean Jensen-Shannon divergence of each
+    query's attention over the shared sequences) and `layout` (Procrustes residual of B's layout
+    aligned to A's). `drift` is 0 exactly for identical heads. `layout`: the layout compared
+    (default: the first 2D layout both have); `max_tokens`: the attention is compared over a seeded
+    sample of the shared sequences holding about that many tokens (None: all of them).
+    """
+    from attentionviz.analysis.compare import compare as compare_runs
 
-    unknown = set(settings) - set(BuildOptions.field_names())
-    if unknown:
-        raise AttentionVizError(
-            f"unknown build option(s) {', '.join(sorted(unknown))}; valid: {', '.join(BuildOptions.field_names())}"
+    update, close = _tqdm_progress("compare", "head") if progress else (None, lambda: None)
+    try:
+        return compare_runs(
+            _opened(run_a), _opened(run_b), layout=layout, max_tokens=max_tokens, progress=update
         )
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+    finally:
+        close()
+
+
+def compare_report(
+    run_a: str | Path, run_b: str | Path, *, top: int | None = 20, **settings: Any
+) -> ComparisonReport:
+    """`compare`, as the report `attentionviz compare` prints (the most changed heads first)."""
+    from attentionviz.analysis.compare import ComparisonReport
+
+    return ComparisonReport(compare(run_a, run_b, **settings), top)
+
+
+def build_step(
+    model: Any,
+    corpus: str | Path | Sequence[str] | Any,
+    *,
+    out: str | Path,
+    step: int,
+    tokenizer: Any = None,
+    processor: Any = None,
+    overwrite: bool = False,
+    **settings: Any,
+) -> Run:
+    """In a training loop: capture `corpus` through `model` as it is now into the series folder
+    `out`, as the run `out/step-NNNNNNNN` (small by default: 1,000 tokens, PCA layouts; `settings`
+    override any build option). The model keeps its mode and weights. `attentionviz serve out`
+    scrubs through the series; `AttentionVizCallback` does this from a transformers `Trainer`.
+    """
+    from attentionviz.analysis.series import build_step as build
+
+    return Run(
+        build(
+            model,
+            corpus,
+            out=out,
+            step=step,
+            tokenizer=tokenizer,
+            processor=processor,
+            overwrite=overwrite,
+            **settings,
+        )
+    )
+
+
+def _opened(run: str | Path | reader.Run) -> reader.Run:
+    return run if isinstance(run, reader.Run) else Run(run)

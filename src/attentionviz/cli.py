@@ -403,6 +403,32 @@ def embed(
 
 
 @main.command()
+@click.argument("run_a", type=click.Path(path_type=str))
+@click.argument("run_b", type=click.Path(path_type=str))
+@click.option(
+    "--top", default=20, show_default=True, type=click.IntRange(0), help="Heads to list (0: every head)."
+)
+@click.option(
+    "--layout",
+    default=None,
+    help="Layout whose change is compared, e.g. pca.2d (default: the first 2D layout both have).",
+)
+@click.option(
+    "--max-tokens",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Compare attention over a seeded sample of the shared sequences holding about this many tokens.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def compare(run_a: str, run_b: str, top: int, layout: str | None, max_tokens: int, quiet: bool) -> None:
+    """How every head changed from RUN_A to RUN_B (checkpoints, fine-tunes: one architecture, one corpus); the most changed heads first."""
+    from attentionviz.api import compare_report
+
+    report(compare_report, run_a, run_b, top=top, layout=layout, max_tokens=max_tokens, progress=not quiet)
+
+
+@main.command()
 @click.argument("run", type=click.Path(path_type=str))
 @click.option("--quick", is_flag=True, help="Skip the sha256 checksums (sizes and shapes are still checked).")
 def verify(run: str, quick: bool) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from attentionviz.layouts import DIMS
@@ -72,3 +72,16 @@ class BuildOptions:
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
+
+    def with_settings(self, **settings: Any) -> BuildOptions:
+        """These options with some fields changed by name (lists accepted where a field holds a tuple);
+        an unknown name is a one-line error that lists the valid ones."""
+        from attentionviz.errors import AttentionVizError
+
+        unknown = set(settings) - set(self.field_names())
+        if unknown:
+            raise AttentionVizError(
+                f"unknown build option(s) {', '.join(sorted(unknown))}; valid: {', '.join(self.field_names())}"
+            )
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+        return replace(self, **values)

@@ -24,7 +24,7 @@ from attentionviz.readmodel.frames import decode
 from attentionviz.readmodel.routes import FrameOf, Json, Png
 from tests.support.synthetic import make_synthetic_run
 
-PARAMS = {"run": "alpha", "layer": 1, "head": 0, "seq": 2, "layout": "pca.2d"}
+PARAMS = {"run": "alpha", "other": "alpha", "layer": 1, "head": 0, "seq": 2, "layout": "pca.2d"}
 
 
 @pytest.fixture(scope="module")

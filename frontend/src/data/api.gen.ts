@@ -28,6 +28,8 @@ export interface RunSummary {
   heads: number;
   n_tokens: number;
   n_sequences: number;
+  series: string | null;
+  step: number | null;
 }
 
 export interface RunDetails extends RunSummary {
@@ -101,6 +103,51 @@ export interface AggregateMeta {
   max_len: number;
 }
 
+/** x -> scale * x @ rotation + shift: one layout's coordinates laid over another's (Procrustes). */
+export interface Transform {
+  rotation: number[][];
+  scale: number;
+  shift: number[];
+  residual: number;
+}
+
+/** One head's layout laid over others' (null where a head lacks the layout). */
+export interface HeadAlignment {
+  layer: number;
+  head: number;
+  other: Transform | null;
+  previous_layer: Transform | null;
+  previous_head: Transform | null;
+}
+
+/** Procrustes transforms over the tokens both layouts hold, for one layout key. */
+export interface Alignments {
+  run: string;
+  other: string | null;
+  layout: string;
+  heads: HeadAlignment[];
+}
+
+/** How one head changed from the run to the other run (`analysis.compare`); null: not computed. */
+export interface HeadDrift {
+  layer: number;
+  head: number;
+  drift: number | null;
+  attention: number | null;
+  layout: number | null;
+}
+
+/** Every head of a run against the same head of another run of its architecture and corpus. */
+export interface Comparison {
+  run: string;
+  other: string;
+  layout: string | null;
+  shared_sequences: number;
+  shared_tokens: number;
+  compared_sequences: number;
+  heads: HeadDrift[];
+}
+
 /** The metadata and buffers (as decoded: quantised floats come back as float32) of every frame route. */
 export interface Frames {
   tokens: { meta: TokensMeta; buffers: { "token": Uint32Array; "token.values": string[]; "sequence": Int32Array; "position": Int32Array; "seq_len": Int32Array; "char_start": Int32Array; "char_end": Int32Array; "patch_row": Int16Array; "patch_col": Int16Array; "special": Uint8Array } };
@@ -158,6 +205,12 @@ export const routes = {
   aggregate: (p: { run: string; layer: number; head: number }): string => `runs/${enc(p.run)}/layers.${p.layer}.heads.${p.head}/aggregate`,
   /** [len] float32 value-vector norms of one sequence's tokens */
   valueNorms: (p: { run: string; layer: number; head: number; seq: number }): string => `runs/${enc(p.run)}/layers.${p.layer}.heads.${p.head}/value-norms/${p.seq}`,
+  /** Layer and head scrubbing: for every head, the Procrustes transforms laying its layout over the head above it (layer - 1) and the head left of it (head - 1) */
+  runAlignments: (p: { run: string; layout: string }): string => `runs/${enc(p.run)}/alignments/${enc(p.layout)}`,
+  /** How every head changed from this run to the other (one architecture, shared sequences): drift, the attention part (mean Jensen-Shannon divergence) and the layout part (Procrustes residual) */
+  comparison: (p: { run: string; other: string }): string => `runs/${enc(p.run)}/compare/${enc(p.other)}`,
+  /** For every head, the Procrustes transform laying the other run's head over this run's, over the tokens of their shared sequences */
+  compareAlignments: (p: { run: string; other: string; layout: string }): string => `runs/${enc(p.run)}/compare/${enc(p.other)}/${enc(p.layout)}`,
   /** An image run's image, as the model saw it */
   image: (p: { run: string; seq: number }): string => `runs/${enc(p.run)}/images/${p.seq}.png`,
   /** An image run's patch atlas: every token's patch as a 16 x 16 tile, C = width / 16 columns */

@@ -51,6 +51,9 @@ class RunSummary(Record):
     heads: int
     n_tokens: int
     n_sequences: int
+    #: a run built while training (`attentionviz.build_step`): its series (folder name) and step
+    series: str | None = None
+    step: int | None = None
 
 
 class RunDetails(RunSummary):
@@ -76,6 +79,58 @@ class HeadDetails(Record):
     layout_meta: dict[str, dict[str, Any]]
     metrics: dict[str, Any]
     fidelity: dict[str, Any]
+
+
+class HeadDrift(Record):
+    """How one head changed from the run to the other run (`analysis.compare`); null: not computed."""
+
+    layer: int
+    head: int
+    drift: float | None
+    attention: float | None  # mean Jensen-Shannon divergence of each query's attention, 0..1
+    layout: float | None  # Procrustes residual of the other run's layout aligned to this run's, 0..1
+
+
+class Comparison(Record):
+    """Every head of a run against the same head of another run of its architecture and corpus."""
+
+    run: str
+    other: str
+    layout: str | None  # the layout of the layout part
+    shared_sequences: int
+    shared_tokens: int
+    compared_sequences: int
+    heads: list[HeadDrift]
+
+
+class Transform(Record):
+    """x -> scale * x @ rotation + shift: one layout's coordinates laid over another's (Procrustes)."""
+
+    rotation: list[list[float]]  # [dim, dim]
+    scale: float
+    shift: list[float]  # [dim]
+    residual: float  # 0..1: what no rotation, reflection, scale and shift explains
+
+
+class HeadAlignment(Record):
+    """One head's layout laid over others' (null where a head lacks the layout)."""
+
+    layer: int
+    head: int
+    #: compare: the other run's head (layer, head) onto this run's
+    other: Transform | None = None
+    #: scrubbing within a run: this head onto (layer - 1, head), and onto (layer, head - 1)
+    previous_layer: Transform | None = None
+    previous_head: Transform | None = None
+
+
+class Alignments(Record):
+    """Procrustes transforms over the tokens both layouts hold, for one layout key."""
+
+    run: str
+    other: str | None  # None: within the run (scrubbing through layers and heads)
+    layout: str
+    heads: list[HeadAlignment]
 
 
 class Problem(Record):

@@ -23,10 +23,12 @@ from typing import Any
 
 from attentionviz.errors import AttentionVizError
 from attentionviz.layouts import METHOD_PATTERN, Layout
-from attentionviz.readmodel import attention, layouts, runs, tables
+from attentionviz.readmodel import attention, compare, layouts, runs, tables
 from attentionviz.readmodel.models import (
     AggregateMeta,
+    Alignments,
     ApiInfo,
+    Comparison,
     FrameMeta,
     HeadDetails,
     HeadRowsMeta,
@@ -68,6 +70,7 @@ LAYOUT_SEGMENT = rf"{METHOD_PATTERN}\.[23]d"
 
 PATH_PARAMS = {
     "run": Param("run", "str", "a run id, as `GET /api/runs` lists them"),
+    "other": Param("other", "str", "the run compared with (a run id of this server)"),
     "layer": Param("layer", "int", "layer index"),
     "head": Param("head", "int", "query head index"),
     "seq": Param("seq", "int", "sequence index (capture order)"),
@@ -234,6 +237,22 @@ def _per_layer_layout(scope: Scope, run_id: str) -> Iterator[dict[str, Any]]:
             layout = Layout.parse(key)
             if layout.dim == 2 and any(i // run.info.heads == layer for i in indices):
                 yield {"run": run_id, "layer": layer, "layout": layout, "heads": heads}
+
+
+def _per_layout(scope: Scope, run_id: str) -> Iterator[dict[str, Any]]:
+    """Every layout (2D and 3D) some head of the run has."""
+    for key in runs.layout_availability(scope, run_id):
+        yield {"run": run_id, "layout": Layout.parse(key)}
+
+
+def _per_pair_layout(scope: Scope, run_id: str) -> Iterator[dict[str, Any]]:
+    """Every layout both runs of a compared pair have."""
+    mine = runs.layout_availability(scope, run_id)
+    for pair in compare.compare_pairs(scope, run_id):
+        theirs = runs.layout_availability(scope, pair["other"])
+        for key in mine:
+            if mine[key] and theirs.get(key):
+                yield {**pair, "layout": Layout.parse(key)}
 
 
 def _per_image(scope: Scope, run_id: str) -> Iterator[dict[str, Any]]:
@@ -434,6 +453,36 @@ ROUTES: tuple[Route, ...] = (
         "attention",
         FrameOf(SequenceMeta, (Buffer("value_norms", "float32", "[len]"),)),
         lambda scope, run, layer, head, seq: attention.value_norms_frame(scope.head(run, layer, head), seq),
+    ),
+    Route(
+        "run_alignments",
+        "/runs/{run}/alignments/{layout}",
+        "Layer and head scrubbing: for every head, the Procrustes transforms laying its layout over "
+        "the head above it (layer - 1) and the head left of it (head - 1)",
+        "compare",
+        Json(Alignments),
+        lambda scope, run, layout: compare.run_alignments(scope, run, layout),
+        export=_per_layout,
+    ),
+    Route(
+        "comparison",
+        "/runs/{run}/compare/{other}",
+        "How every head changed from this run to the other (one architecture, shared sequences): "
+        "drift, the attention part (mean Jensen-Shannon divergence) and the layout part (Procrustes residual)",
+        "compare",
+        Json(Comparison),
+        lambda scope, run, other: compare.comparison(scope, run, other),
+        export=compare.compare_pairs,
+    ),
+    Route(
+        "compare_alignments",
+        "/runs/{run}/compare/{other}/{layout}",
+        "For every head, the Procrustes transform laying the other run's head over this run's, over "
+        "the tokens of their shared sequences",
+        "compare",
+        Json(Alignments),
+        lambda scope, run, other, layout: compare.compare_alignments(scope, run, other, layout),
+        export=_per_pair_layout,
     ),
     Route(
         "image",

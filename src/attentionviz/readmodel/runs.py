@@ -18,7 +18,10 @@ def api_info(scope: Scope) -> ApiInfo:
 
 
 def run_summary(run_id: str, run: Run) -> RunSummary:
+    from attentionviz.analysis.series import training_step
+
     info = run.info
+    step = training_step(run)
     return RunSummary(
         id=run_id,
         model=info.model,
@@ -27,6 +30,8 @@ def run_summary(run_id: str, run: Run) -> RunSummary:
         heads=info.heads,
         n_tokens=info.n_tokens,
         n_sequences=info.n_sequences,
+        series=step[0] if step else None,
+        step=step[1] if step else None,
     )
 
 
