@@ -265,7 +265,7 @@ def demo(
 
 
 @main.command()
-@click.argument("run", type=click.Path(path_type=str))
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option(
     "-o",
     "--out",
@@ -283,7 +283,7 @@ def demo(
     help="Write one HTML file that opens from disk (small runs: up to 40 MB of data).",
 )
 def export(
-    run: str,
+    runs: tuple[str, ...],
     out: str,
     layers: str | None,
     heads: str | None,
@@ -291,12 +291,16 @@ def export(
     overwrite: bool,
     single_file: bool,
 ) -> None:
-    """Write RUN as a static web site (no Python behind it): `python -m http.server -d OUT` shows it."""
+    """Write RUNS as a static web site (no Python behind it): `python -m http.server -d OUT` shows it.
+
+    Several runs (or a folder of runs, such as a training series) make a site with compare mode and
+    scrubbing through the series.
+    """
     from attentionviz.hosts.export import export
 
     report(
         export,
-        run,
+        list(runs) if len(runs) > 1 else runs[0],
         out,
         layers=parse_ranges(layers, "layers"),
         heads=parse_ranges(heads, "heads"),

@@ -20,8 +20,9 @@ import numpy as np
 from attentionviz.analysis import compare as analysis
 from attentionviz.analysis.align import Alignment, procrustes
 from attentionviz.analysis.series import training_step
-from attentionviz.errors import AttentionVizError
+from attentionviz.errors import RunNotFound
 from attentionviz.layouts import Layout
+from attentionviz.readmodel.layouts import check_layout
 from attentionviz.readmodel.models import Alignments, Comparison, HeadAlignment, HeadDrift, Transform
 from attentionviz.readmodel.scope import Scope
 from attentionviz.store import names
@@ -54,6 +55,7 @@ def comparison(scope: Scope, run_id: str, other_id: str) -> Comparison:
 
 def compare_alignments(scope: Scope, run_id: str, other_id: str, layout: Layout) -> Alignments:
     """For every head shown, the transform laying the other run's head (l, h) over this run's."""
+    check_layout(layout)
     run, other = scope.run(run_id), scope.run(other_id)
     shared = _shared(str(run.path), _state(run), str(other.path), _state(other))
     analysis.check_comparable(run, other, shared)
@@ -66,15 +68,15 @@ def compare_alignments(scope: Scope, run_id: str, other_id: str, layout: Layout)
         if coords_a is not None and coords_b is not None:
             transform = _transform(procrustes(coords_b[rows_b], coords_a[rows_a]))
         heads.append(HeadAlignment(layer=layer, head=head, other=transform))
+    _check_some(heads, run_id, layout)
     return Alignments(run=run_id, other=other_id, layout=layout.key, heads=heads)
 
 
 def run_alignments(scope: Scope, run_id: str, layout: Layout) -> Alignments:
     """For every head shown, the transforms laying it over the head above it and the head left of it."""
+    check_layout(layout)
     run = scope.run(run_id)
     shown = scope.heads(run)
-    if not shown:
-        raise AttentionVizError(f"run {run_id} shows no head")
     cache: dict[tuple[int, int], np.ndarray | None] = {}
 
     def coords(layer: int, head: int) -> np.ndarray | None:
@@ -97,7 +99,14 @@ def run_alignments(scope: Scope, run_id: str, layout: Layout) -> Alignments:
         )
         for layer, head in shown
     ]
+    if not any(coords(layer, head) is not None for layer, head in shown):
+        raise RunNotFound(f"no head of {run_id} has a {layout.key} layout")
     return Alignments(run=run_id, other=None, layout=layout.key, heads=heads)
+
+
+def _check_some(heads: list[HeadAlignment], run_id: str, layout: Layout) -> None:
+    if not any(h.other is not None for h in heads):
+        raise RunNotFound(f"no head has a {layout.key} layout in both {run_id} and the run compared with")
 
 
 def comparable(scope: Scope, run_id: str, other_id: str) -> bool:

@@ -1,8 +1,8 @@
-"""`attentionviz export`: a run as a static site (a folder) or as one HTML file."""
+"""`attentionviz export`: runs as a static site (a folder) or as one HTML file."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from attentionviz.hosts.export.folder import ExportSummary, export_site
@@ -12,7 +12,7 @@ __all__ = ["ExportSummary", "SingleFileSummary", "export", "export_single_file",
 
 
 def export(
-    run_dir: str | Path,
+    runs: str | Path | Sequence[str | Path],
     out: str | Path,
     *,
     layers: Iterable[int] | None = None,
@@ -21,6 +21,6 @@ def export(
     overwrite: bool = False,
     single_file: bool = False,
 ) -> ExportSummary | SingleFileSummary:
-    """Write the run as a static site in the folder `out`, or as the one HTML file `out`."""
+    """Write the run(s) as a static site in the folder `out`, or as the one HTML file `out`."""
     write = export_single_file if single_file else export_site
-    return write(run_dir, out, layers=layers, heads=heads, layouts=layouts, overwrite=overwrite)
+    return write(runs, out, layers=layers, heads=heads, layouts=layouts, overwrite=overwrite)

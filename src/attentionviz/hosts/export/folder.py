@@ -14,14 +14,14 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from attentionviz.errors import AttentionVizError
 from attentionviz.layouts import Layout, split_spec
-from attentionviz.readmodel import runs
+from attentionviz.readmodel import runs as read
 from attentionviz.readmodel.registry import RunRegistry
 from attentionviz.readmodel.scope import Scope
 from attentionviz.store.reader import Run
@@ -44,7 +44,7 @@ class ExportSummary:
 
 
 def export_site(
-    run_dir: str | Path,
+    runs: str | Path | Sequence[str | Path],
     out: str | Path,
     *,
     layers: Iterable[int] | None = None,
@@ -53,16 +53,19 @@ def export_site(
     overwrite: bool = False,
     progress: Callable[[int, int, int], None] | None = None,
 ) -> ExportSummary:
-    """Write the static site for the run at `run_dir` into the folder `out`.
+    """Write the static site for the run(s) `runs` into the folder `out`.
 
-    `layers` / `heads` keep only those heads (the others show as empty cells); `layouts` keeps only
+    `runs`: a run folder, a folder of runs (a training series) or a list of either; with several
+    runs the site holds compare mode and scrubbing through the series (the comparisons the app
+    asks for). `layers` / `heads` keep only those heads of each run (the others show as empty cells); `layouts` keeps only
     those layout keys ("tsne.2d") or methods ("tsne"). `out` must be empty or missing unless
     `overwrite`. `progress(files done, files in all, bytes written)` is called after each file.
     """
     from attentionviz.hosts.server import STATIC_DIR
     from attentionviz.readmodel import routes
 
-    run = Run(run_dir)
+    paths = [runs] if isinstance(runs, str | Path) else list(runs)
+    registry = RunRegistry(paths)
     site = Path(out).expanduser()
     if site.exists() and any(site.iterdir()):
         if not overwrite:
@@ -73,19 +76,30 @@ def export_site(
             "the web app is not built into this install; reinstall attentionviz, or run "
             "`npm ci && npm run build` in frontend/"
         )
-    selected = frozenset(_select(run, layers, heads))
+    wanted_layers = None if layers is None else list(layers)
+    wanted_heads = None if heads is None else list(heads)
+    selected = {
+        registry.get(run_id).path: frozenset(_select(registry.get(run_id), wanted_layers, wanted_heads))
+        for run_id in registry.ids()
+    }
     scope = Scope(
-        RunRegistry([run.path]),
-        selected=lambda _run: selected,
+        registry,
+        selected=lambda run: selected[run.path],
         keeps=_layout_filter(layouts),
         pending=False,
     )
-    run_id = scope.run_ids()[0]
-    if not runs.layout_availability(scope, run_id):
+    run_ids = scope.run_ids()
+    if not any(read.layout_availability(scope, run_id) for run_id in run_ids):
         raise AttentionVizError("nothing to export: no selected head has a selected layout")
     shutil.copytree(STATIC_DIR, site)
     api = site / "api"
-    plan = routes.export_plan(scope, run_id)
+    # the records listing runs are written once; every run's own files after them
+    plan = [
+        (route, params)
+        for index, run_id in enumerate(run_ids)
+        for route, params in routes.export_plan(scope, run_id)
+        if index == 0 or "run" in params
+    ]
     writer = _Writer()
     for done, (route, params) in enumerate(plan, start=1):
         written = routes.export_file(scope, route, params)
@@ -97,7 +111,7 @@ def export_site(
         if progress is not None:
             progress(done, len(plan), writer.total)
     log.info("exported %s: %d files, %d bytes", site, writer.files, writer.total)
-    return ExportSummary(site, writer.files, writer.total, len(selected))
+    return ExportSummary(site, writer.files, writer.total, sum(len(heads) for heads in selected.values()))
 
 
 def _encode(route: Any, payload: Any) -> bytes:

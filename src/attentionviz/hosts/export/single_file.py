@@ -12,7 +12,7 @@ import base64
 import json
 import logging
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +61,7 @@ def embed_bundle() -> tuple[str, str]:
 
 
 def export_single_file(
-    run_dir: str | Path,
+    runs: str | Path | Sequence[str | Path],
     out: str | Path,
     *,
     layers: Iterable[int] | None = None,
@@ -70,7 +70,7 @@ def export_single_file(
     overwrite: bool = False,
     limit: int = SINGLE_FILE_LIMIT,
 ) -> SingleFileSummary:
-    """Write the run at `run_dir` as one HTML file `out`; refuse when its data exceeds `limit` bytes."""
+    """Write the run(s) `runs` (as `export_site` takes them) as one HTML file `out`; refuse when its data exceeds `limit` bytes."""
     from attentionviz.hosts.export.folder import export_site
 
     target = Path(out).expanduser()
@@ -91,14 +91,15 @@ def export_single_file(
                     "--single-file to write a folder"
                 )
 
-        summary = export_site(run_dir, site, layers=layers, heads=heads, layouts=layouts, progress=check)
+        summary = export_site(runs, site, layers=layers, heads=heads, layouts=layouts, progress=check)
         files = {
             path.relative_to(site).as_posix(): base64.b64encode(path.read_bytes()).decode("ascii")
             for path in sorted(api.rglob("*"))
             if path.is_file()
         }
         data_bytes = _folder_bytes(api)
-    html = _page(Path(run_dir).name, script, style, files)
+    names = [Path(runs).name] if isinstance(runs, str | Path) else [Path(r).name for r in runs]
+    html = _page(", ".join(names), script, style, files)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     partial.write_text(html, encoding="utf-8")
