@@ -8,14 +8,18 @@ import { layoutKey, METHODS } from "../data/layout";
 import type { DataSource } from "../data/types";
 import { Canvas, type Camera2D, type Camera3D, type CameraChange } from "../render/canvas";
 import { legend } from "../render/colors";
-import { CELL, GAP, PITCH, cellAt, cellCentre, cellOrigin, nearestCell, zoomToFit, type Cell } from "../render/geometry";
+import { CELL, GAP, PITCH, cellAt, cellOrigin, nearestCell, zoomToFit, type Cell } from "../render/geometry";
 import { Overlay } from "../render/overlay";
 import { tokenOf, type DrawSettings } from "../views/common";
 import { DEFAULT_POINT_BUDGET } from "../views/lod";
 import { MatrixView, SOFTWARE_POINT_BUDGET, softwareRenderer } from "../views/matrix";
 import { SingleView } from "../views/single";
+import { CompareView, singleExtent } from "../views/compare";
+import { driftColor } from "../views/drift";
+import { Scrub } from "../views/scrub";
 import { selectionLayers } from "../views/selection-layers";
 import { MatrixPatches, atlasFor, loadAtlas, patchLayers } from "../views/patches";
+import { comparing, driftOf, maxDrift, syncComparison } from "./compare.svelte";
 import { loadSelection, selection } from "./selection.svelte";
 import { app, type Tooltip } from "./state.svelte";
 import { formatUrlState, type UrlState } from "./url";
@@ -47,11 +51,15 @@ export class Controller {
   private hits: Uint8Array | null = null;
   private poll: ReturnType<typeof setInterval> | null = null;
   private readonly listeners: ((event: RenderEvent) => void)[] = [];
+  /** layer, head and step scrubbing: frames laid over each other, drawn in the cell it started in */
+  readonly scrub: Scrub;
 
   constructor(
     readonly source: DataSource,
     private readonly options: { budget?: number; onUrl?: (query: string, push: boolean) => void } = {},
-  ) {}
+  ) {
+    this.scrub = new Scrub(source);
+  }
 
   attach(element: HTMLDivElement, under: HTMLElement, over: HTMLElement): void {
     this.overlay = new Overlay(under, over);
@@ -133,9 +141,17 @@ export class Controller {
     const viewChanged =
       app.view !== before.view || app.layer !== before.layer || app.head !== before.head;
     const layoutChanged = app.method !== before.method || app.dim !== before.dim;
+    const compareChanged = app.compare !== before.compare || app.scrub !== before.scrub;
+    if (compareChanged || layoutChanged || app.view !== before.view) {
+      this.scrub.reset();
+      if (compareChanged) this.single = null; // drawn again in its own cell, alone or beside B
+    }
+    if (compareChanged) await this.syncCompare();
+    // scrubbing: the new head's points move from where the last one's are; the camera stays
+    const scrubbing = app.scrub !== "" && !compareChanged && app.view === "single" && before.view === "single";
     this.syncUrl(push || viewChanged);
-    if (viewChanged || layoutChanged) {
-      await this.show({ animate: viewChanged, keepCamera });
+    if (viewChanged || layoutChanged || compareChanged) {
+      await this.show({ animate: viewChanged && !scrubbing, keepCamera: keepCamera || scrubbing });
     } else if (change.color !== undefined || change.sizeByNorm !== undefined) {
       await this.show({ animate: false });
     } else if (app.view === "matrix" && (change.search !== undefined || change.match !== undefined)) {
@@ -150,8 +166,8 @@ export class Controller {
   }
 
   urlState(): UrlState {
-    const { run, view, layer, head, method, dim, color, search, match, theme, labels, sizeByNorm } = app;
-    return { run, view, layer, head, method, dim, color, search, match, theme, labels, sizeByNorm };
+    const { run, view, layer, head, method, dim, color, search, match, theme, labels, sizeByNorm, compare, scrub } = app;
+    return { run, view, layer, head, method, dim, color, search, match, theme, labels, sizeByNorm, compare, scrub };
   }
 
   openHead(layer: number, head: number): Promise<void> {
@@ -191,7 +207,8 @@ export class Controller {
     this.chooseLayout();
     this.runSearch();
     this.startPolling();
-    await this.show({ animate: false });
+    await this.syncCompare();
+    await this.show({ animate: false, keepCamera: this.scrub.active });
   }
 
   /** Keep the requested projection if any head has it, else take the first that exists. */
@@ -267,6 +284,7 @@ export class Controller {
     }
     const matrix = this.matrix;
     this.overlay?.setMatrix(data.layers, data.heads, (l, h) => !data.has(l, h, key));
+    this.overlay?.setTint(this.driftTint());
     app.lod = matrix.lod ? { perCell: matrix.perCell, points: matrix.perCell * data.layers * data.heads, inView: 0 } : null;
     app.headInfo = null;
     if (canvas.is3d) canvas.setMode("2d", this.matrixCamera());
@@ -297,7 +315,7 @@ export class Controller {
       throw new Error(`layer ${app.layer} head ${app.head} has no ${key} layout yet; pick another projection or refresh`);
     }
     const reuse = this.single && this.single.key === key && this.single.layer === app.layer && this.single.head === app.head && this.single.data === data;
-    const single = reuse ? this.single! : new SingleView(data, app.layer, app.head, key);
+    const single = reuse ? this.single! : await this.headView(data, key);
     app.loading = { active: true, done: 0, total: 1, label: `loading layer ${app.layer} head ${app.head}` };
     if (app.dim === 2) {
       if (canvas.is3d) canvas.setMode("2d", this.singleCamera());
@@ -306,11 +324,13 @@ export class Controller {
     await single.load(this.settings, signal);
     if (data.details.image_grid) await loadAtlas(this.source.patchAtlasUrl(data.id));
     if (signal.aborted) return;
+    const from = app.scrub && !(single instanceof CompareView) ? await this.scrub.place(single, app.runs) : null;
     const sel = selection.current;
-    if (sel && (sel.layer !== app.layer || sel.head !== app.head)) {
+    if (sel && (sel.layer !== app.layer || sel.head !== app.head || sel.run !== data.id)) {
       selection.current = await loadSelection(data, app.layer, app.head, sel.row);
       selection.version++;
     }
+    await this.syncOtherSelection(single);
     this.single = single;
     app.headInfo = single.details;
     if (app.dim === 3 && (!canvas.is3d || !reuse)) canvas.setMode("3d", this.singleCamera());
@@ -318,6 +338,53 @@ export class Controller {
     this.updateLegend();
     this.updateLabels();
     this.redraw();
+    if (from) {
+      await this.scrub.animate(single, from, () => this.redraw(), signal);
+      this.updateLabels();
+      this.redraw();
+    }
+  }
+
+  /** The Single View of the head shown: alone, or beside run B's (laid over it when they share a corpus). */
+  private async headView(data: RunData, key: string): Promise<SingleView> {
+    const other = comparing.other;
+    if (!other) return new SingleView(data, app.layer, app.head, key);
+    const found = comparing.comparison?.heads.some((h) => h.layer === app.layer && h.head === app.head);
+    let transform = null;
+    if (found && other.has(app.layer, app.head, key)) {
+      const alignments = await this.source.compareAlignments(data.id, other.id, key).catch(() => null);
+      transform = alignments?.heads.find((h) => h.layer === app.layer && h.head === app.head)?.other ?? null;
+    }
+    return new CompareView(data, app.layer, app.head, key, { data: other, layer: app.layer, head: app.head, transform });
+  }
+
+  /** Load B's attention for the selected sequence (compare mode, when the runs hold the same tokens). */
+  private async syncOtherSelection(single: SingleView): Promise<void> {
+    const sel = selection.current;
+    const other = single instanceof CompareView && single.linked ? single.other : null;
+    const have = comparing.selection;
+    if (!other || !sel) comparing.selection = null;
+    else if (!have || have.layer !== other.layer || have.head !== other.head || have.row !== sel.row || have.run !== other.data.id) {
+      comparing.selection = await loadSelection(other.data, other.layer, other.head, sel.row);
+    }
+  }
+
+  private async syncCompare(): Promise<void> {
+    try {
+      await syncComparison(this.source, app.runs, app.run, app.compare, app.scrub);
+    } catch (error) {
+      comparing.note = (error as Error).message;
+    }
+  }
+
+  /** Matrix cells coloured by drift, while there is a run to measure it against. */
+  private driftTint(): ((layer: number, head: number) => string | null) | null {
+    if (!comparing.comparison) return null;
+    const max = maxDrift();
+    return (layer, head) => {
+      const drift = driftOf(layer, head);
+      return drift === null ? null : driftColor(drift, max);
+    };
   }
 
   private matrixCamera(): Camera2D {
@@ -342,12 +409,11 @@ export class Controller {
   private singleCamera(): Camera2D | Camera3D {
     this.fitted = true;
     const { width, height } = this.canvas!.size;
-    const side = Math.min(width, height);
-    if (app.dim === 3) {
-      return { target: [0, 0, 0], zoom: zoomToFit(CELL, side, 0.85), rotationX: 18, rotationOrbit: 35 };
-    }
-    const [x, y] = cellCentre(app.layer, app.head);
-    return { target: [x, y, 0], zoom: zoomToFit(CELL, side, 0.94) };
+    const [layer, head] = this.scrub.cell(app.layer, app.head);
+    const extent = singleExtent(layer, head, app.dim, comparing.other !== null);
+    const zoom = (fill: number) => Math.min(zoomToFit(extent.width, width, fill), zoomToFit(CELL, height, fill));
+    if (app.dim === 3) return { target: extent.centre, zoom: zoom(0.85), rotationX: 18, rotationOrbit: 35 };
+    return { target: extent.centre, zoom: zoom(0.94) };
   }
 
   private updateLegend(): void {
@@ -403,6 +469,7 @@ export class Controller {
     const settings = this.settings;
     const single = app.view === "single" && this.single?.layout ? this.single : null;
     if (single) {
+      if (single instanceof CompareView) single.search(app.search, app.match);
       const sel = selection.current;
       const extra =
         sel && single.positions && single.layout && sel.layer === single.layer && sel.head === single.head
@@ -553,6 +620,7 @@ export class Controller {
     const generation = this.beginRender();
     try {
       selection.current = row === null ? null : await loadSelection(this.data, app.layer, app.head, row);
+      if (this.single) await this.syncOtherSelection(this.single);
       selection.version++;
     } catch (error) {
       this.fail(error);
@@ -562,9 +630,9 @@ export class Controller {
     await this.finishRender(generation);
   }
 
-  /** Page coordinates of layout row `row` in the Single View, or null (tests click there). */
-  screenOf(row: number): [number, number] | null {
-    const single = this.single;
+  /** Page coordinates of layout row `row` in the Single View (run B's, with `other`), or null (tests click there). */
+  screenOf(row: number, other = false): [number, number] | null {
+    const single = other ? (this.single instanceof CompareView ? this.single.other : null) : this.single;
     if (!single?.layout || !this.canvas) return null;
     const index = single.data.order.indexOf(row);
     if (index < 0 || index >= single.layout.rows) return null;
@@ -598,11 +666,14 @@ export class Controller {
   private cellTooltip(cell: Cell, x: number, y: number): Tooltip {
     const key = layoutKey(app.method, 2);
     const has = this.data!.has(cell.layer, cell.head, key);
+    const drift = comparing.comparison?.heads.find((h) => h.layer === cell.layer && h.head === cell.head);
+    const parts = drift ? [`drift ${fixed(drift.drift)} against ${comparing.against}`, `attention ${fixed(drift.attention)} · layout ${fixed(drift.layout)}`] : undefined;
     return {
       x,
       y,
       title: `L${cell.layer} H${cell.head}`,
       subtitle: has ? "click or zoom in to open" : `no ${key} layout yet`,
+      lines: parts,
     };
   }
 
@@ -650,6 +721,10 @@ export class Controller {
     }
     return out;
   }
+}
+
+function fixed(value: number | null): string {
+  return value === null ? "–" : value.toFixed(3);
 }
 
 function clip(before: string, token: string, after: string): [string, string, string] {

@@ -6,6 +6,8 @@ import type { RunData } from "../data/run-data";
 import { cropAndNormalise, displayWeights, editAttention, specialPositions, topKeys } from "../views/attention";
 
 export interface Selection {
+  /** the run whose attention this is */
+  run: string;
   layer: number;
   head: number;
   sequence: number;
@@ -80,6 +82,7 @@ export async function loadSelection(data: RunData, layer: number, head: number, 
     special.push(t.special[tokenStart + p]);
   }
   return {
+    run: data.id,
     layer,
     head,
     sequence,

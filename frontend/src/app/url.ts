@@ -5,6 +5,7 @@ import type { ColorMode } from "../render/colors";
 import { COLOR_MODES } from "../render/colors";
 import { DEFAULT_METHOD, isMethod } from "../data/layout";
 import type { Theme } from "../views/common";
+import { SCRUB_MODES, type ScrubMode } from "../views/scrub";
 
 export interface UrlState {
   run: string;
@@ -19,6 +20,10 @@ export interface UrlState {
   theme: Theme;
   labels: boolean;
   sizeByNorm: boolean;
+  /** compare mode: the run shown beside this one ("" for none) */
+  compare: string;
+  /** what the scrubber moves through ("" when off) */
+  scrub: ScrubMode;
 }
 
 export const DEFAULTS: UrlState = {
@@ -34,6 +39,8 @@ export const DEFAULTS: UrlState = {
   theme: "light",
   labels: true,
   sizeByNorm: false,
+  compare: "",
+  scrub: "",
 };
 
 const KEYS: Record<keyof UrlState, string> = {
@@ -49,6 +56,8 @@ const KEYS: Record<keyof UrlState, string> = {
   theme: "theme",
   labels: "labels",
   sizeByNorm: "size",
+  compare: "compare",
+  scrub: "scrub",
 };
 
 function int(value: string | null, fallback: number): number {
@@ -74,6 +83,8 @@ export function parseUrlState(search: string): UrlState {
     theme: get("theme") === "dark" ? "dark" : "light",
     labels: get("labels") !== "0",
     sizeByNorm: get("sizeByNorm") === "1",
+    compare: get("compare") ?? "",
+    scrub: SCRUB_MODES.find((m) => m && m === get("scrub")) ?? "",
   };
 }
 

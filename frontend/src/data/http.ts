@@ -1,7 +1,7 @@
 // The DataSource behind `attentionviz serve` (and, with another transport, the widget and the
 // single-file export): JSON records and AVZ1 frames, at the URLs the generated route builders give.
 
-import { routes, type Frames, type HeadDetails, type RunDetails, type RunSummary } from "./api.gen";
+import { routes, type Alignments, type Comparison, type Frames, type HeadDetails, type RunDetails, type RunSummary } from "./api.gen";
 import { decodeFrame, TypedFrame } from "./frame";
 import { parseLayout } from "./layout";
 import type {
@@ -121,6 +121,18 @@ export class HttpDataSource implements DataSource {
 
   async valueNorms(run: string, layer: number, head: number, sequence: number): Promise<Float32Array> {
     return (await this.frame<"valueNorms">(routes.valueNorms({ run, layer, head, seq: sequence }))).get("value_norms");
+  }
+
+  comparison(run: string, other: string): Promise<Comparison> {
+    return this.json(routes.comparison({ run, other }));
+  }
+
+  compareAlignments(run: string, other: string, layout: string): Promise<Alignments> {
+    return this.json(routes.compareAlignments({ run, other, layout }));
+  }
+
+  runAlignments(run: string, layout: string): Promise<Alignments> {
+    return this.json(routes.runAlignments({ run, layout }));
   }
 
   imageUrl(run: string, sequence: number): string {

@@ -1,9 +1,9 @@
 // What the app holds of a run in the browser. The records (RunSummary, RunDetails, HeadDetails) and
 // the frames' metadata are generated from the read model (api.gen.ts); these are the decoded forms.
 
-import type { HeadDetails, RunDetails, RunSummary } from "./api.gen";
+import type { Alignments, Comparison, HeadDetails, RunDetails, RunSummary, Transform } from "./api.gen";
 
-export type { HeadDetails, RunDetails, RunSummary };
+export type { Alignments, Comparison, HeadDetails, RunDetails, RunSummary, Transform };
 
 /** The token table, columnar. Row t is global token t; layout rows t (query) and N + t (key). */
 export interface TokenTable {
@@ -101,6 +101,12 @@ export interface DataSource {
   aggregateAttention(run: string, layer: number, head: number): Promise<SquareMatrix>;
   /** [n] value-vector norms of one sequence's tokens */
   valueNorms(run: string, layer: number, head: number, sequence: number): Promise<Float32Array>;
+  /** how every head changed from `run` to `other` (one architecture, shared sequences) */
+  comparison(run: string, other: string): Promise<Comparison>;
+  /** per head: the transform laying `other`'s head (layer, head) over `run`'s, for one layout */
+  compareAlignments(run: string, other: string, layout: string): Promise<Alignments>;
+  /** per head: the transforms laying it over the head above it and the head left of it */
+  runAlignments(run: string, layout: string): Promise<Alignments>;
   /** an image run's image as the model saw it: a URL an <img> or <image> can show */
   imageUrl(run: string, sequence: number): string;
   /** an image run's patch atlas: token t's 16 x 16 tile at column t % C, row t // C (C = width / 16) */

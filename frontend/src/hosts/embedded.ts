@@ -15,7 +15,7 @@ export function container(el: HTMLElement, height: string): HTMLDivElement {
   return box;
 }
 
-const APP_KEYS = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Escape"]);
+const APP_KEYS = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Escape", "[", "]"]);
 
 /**
  * The App steps through heads on arrow keys anywhere in the window; in someone else's page (a

@@ -8,7 +8,8 @@ export interface LabelBox {
   x: number;
   y: number;
   text: string;
-  kind: "query" | "key";
+  /** a token's query or key, or a caption (compare mode: which run a panel shows) */
+  kind: "query" | "key" | "caption";
 }
 
 export interface Projection {
@@ -60,6 +61,21 @@ export class Overlay {
     for (const cell of this.cells.children as HTMLCollectionOf<HTMLDivElement>) {
       const [l, h] = (cell.dataset.cell ?? "0.0").split(".").map(Number);
       cell.classList.toggle("missing", missing(l, h));
+    }
+  }
+
+  /**
+   * Colour each cell (compare mode: by drift): a frame in the colour around a light wash of it, so
+   * the points stay readable; null gives the cells back their theme colour.
+   */
+  setTint(color: ((layer: number, head: number) => string | null) | null): void {
+    for (const cell of this.cells.children as HTMLCollectionOf<HTMLDivElement>) {
+      const [l, h] = (cell.dataset.cell ?? "0.0").split(".").map(Number);
+      const c = color?.(l, h) ?? null;
+      cell.style.background = c ? `color-mix(in srgb, ${c} 35%, var(--cell))` : "";
+      cell.style.boxShadow = c ? `inset 0 0 0 4px ${c}` : "";
+      if (c) cell.dataset.tint = c;
+      else delete cell.dataset.tint;
     }
   }
 

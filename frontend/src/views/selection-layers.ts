@@ -26,9 +26,10 @@ export function selectionLayers(
   data: RunData,
   sel: Selection,
   edits: SelectionEdits,
-  options: { theme: Theme; dim: number; rows: number; positions: Float32Array; worldOf: (index: number) => number[]; pointPixels?: number },
+  options: { theme: Theme; dim: number; rows: number; positions: Float32Array; worldOf: (index: number) => number[]; pointPixels?: number; id?: string },
 ): Layer[] {
   const { dim, positions, theme: themeName } = options;
+  const id = options.id ?? "selection";
   const theme = THEMES[themeName];
   const inverse = drawnIndex(data);
   const world = (row: number): number[] | null => {
@@ -61,7 +62,7 @@ export function selectionLayers(
   const ring = world(sel.row) ?? [0, 0, 0];
   const layers: Layer[] = [
     new PointsLayer({
-      id: "selection-fade",
+      id: `${id}-fade`,
       data: { length: options.rows, attributes: { getPosition: { value: positions, size: dim }, getColor: { value: fade, size: 4 } } },
       dim,
       radius: options.pointPixels ? 100 : 0.3,
@@ -69,7 +70,7 @@ export function selectionLayers(
       maxPixels: options.pointPixels ? options.pointPixels * 1.6 : 15,
     }),
     new LineLayer({
-      id: "selection-lines",
+      id: `${id}-lines`,
       data: lines,
       getSourcePosition: (d: (typeof lines)[number]) => d.from as [number, number],
       getTargetPosition: (d: (typeof lines)[number]) => d.to as [number, number],
@@ -80,7 +81,7 @@ export function selectionLayers(
       updateTriggers: { getColor: [edits.log, themeName], getWidth: [edits.log] },
     }),
     new PointsLayer({
-      id: "selection-points",
+      id: `${id}-points`,
       data: {
         length: colors.length / 4,
         attributes: { getPosition: { value: new Float32Array(points), size: dim }, getColor: { value: new Uint8Array(colors), size: 4 } },
@@ -91,14 +92,14 @@ export function selectionLayers(
       maxPixels: 16,
     }),
   ];
-  for (const [id, pixels, color] of [
-    ["selection-ring-outer", 22, theme.text],
-    ["selection-ring-inner", 16, theme.background],
-    ["selection-ring-dot", 10, sel.row >= data.n ? theme.keyLabel : theme.queryLabel],
+  for (const [part, pixels, color] of [
+    ["ring-outer", 22, theme.text],
+    ["ring-inner", 16, theme.background],
+    ["ring-dot", 10, sel.row >= data.n ? theme.keyLabel : theme.queryLabel],
   ] as const) {
     layers.push(
       new PointsLayer({
-        id,
+        id: `${id}-${part}`,
         data: {
           length: 1,
           attributes: {

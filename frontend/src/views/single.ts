@@ -25,6 +25,8 @@ export class SingleView {
   private radii: Float32Array | null = null;
   /** index of the point under the pointer */
   hovered: number | null = null;
+  /** prefix of the deck layer ids (two Single Views side by side need distinct ones) */
+  id = "single";
 
   constructor(
     readonly data: RunData,
@@ -108,7 +110,7 @@ export class SingleView {
     if (sized) attributes.getSize = { value: this.radii!, size: 1 };
     const out: Layer[] = [
       new PointsLayer({
-        id: `single-points-${sized ? "sized" : "flat"}`,
+        id: `${this.id}-points-${sized ? "sized" : "flat"}`,
         data: { length: rows, attributes },
         dim: size,
         radius: 0.3,
@@ -121,7 +123,7 @@ export class SingleView {
     if (this.hovered !== null) {
       out.push(
         new PointsLayer({
-          id: "single-hovered",
+          id: `${this.id}-hovered`,
           data: {
             length: 1,
             attributes: {
@@ -167,7 +169,7 @@ export class SingleView {
       }
     }
     return new PointsLayer({
-      id: "single-hits",
+      id: `${this.id}-hits`,
       data: {
         length: colors.length / 4,
         attributes: {

@@ -2,8 +2,9 @@
 
     a = procrustes(source, target)        source, target: [n, d], row i of both is the same point
     a.apply(source) ~= target             x -> scale * x @ rotation + shift
-    a.residual                            what no rotation, reflection, scale and shift explains:
-                                          |aligned - target|^2 / |target - mean(target)|^2, in [0, 1]
+    a.residual                            what no rotation, reflection, scale and shift explains,
+                                          in [0, 1]: 1 - (tr S)^2 / (|X|^2 |Y|^2) for centred X, Y
+                                          and S the singular values of X^T Y
 
 A layout (t-SNE, UMAP, PCA) is only defined up to rotation, reflection, scale and shift, so two
 layouts of the same tokens are compared after aligning one to the other: the Single View aligns B's
@@ -37,10 +38,9 @@ class Alignment:
         return cls(np.eye(dim), 1.0, np.zeros(dim), 0.0)
 
 
-def procrustes(
-    source: np.ndarray, target: np.ndarray, *, scaling: bool = True, reflection: bool = True
-) -> Alignment:
-    """The rotation (and reflection), scale and shift that best lay `source` over `target` (least squares).
+def procrustes(source: np.ndarray, target: np.ndarray, *, reflection: bool = True) -> Alignment:
+    """The rotation (and reflection) that best lays `source` over `target` (least squares), with the
+    scale that matches their sizes and the shift that matches their centroids.
 
     Both are [n, d] with row i the same point. Identical inputs give the identity with residual
     exactly 0; a degenerate source (all rows equal) maps to the target's centroid.
@@ -63,8 +63,10 @@ def procrustes(
         sigma = sigma.copy()
         sigma[-1] *= -1
     rotation = u @ vt
-    scale = float(sigma.sum()) / norm_x if scaling else 1.0
+    # The scale matches the two clouds' sizes. (The least-squares scale, tr S / |X|^2, is the same
+    # for a source that is an exact similarity image of the target, but shrinks a poorly matching
+    # source towards its centre, which is no way to show it beside the target.)
+    scale = float(np.sqrt(norm_y / norm_x))
     shift = mean_y - scale * (mean_x @ rotation)
-    aligned = scale * (xc @ rotation)
-    residual = float(((aligned - yc) ** 2).sum()) / norm_y
-    return Alignment(rotation, scale, shift, min(max(residual, 0.0), 1.0) if scaling else residual)
+    residual = 1.0 - float(sigma.sum()) ** 2 / (norm_x * norm_y)  # of the best scale: 0..1
+    return Alignment(rotation, scale, shift, min(max(residual, 0.0), 1.0))

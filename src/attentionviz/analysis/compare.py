@@ -147,16 +147,23 @@ def layout_change(head_a: Head, head_b: Head, layout: Layout, shared: SharedCorp
 
 
 def common_layout(run_a: Run, run_b: Run, layout: str | Layout | None = None) -> Layout | None:
-    """The layout the layout part uses: the one asked for, else the first 2D layout (in the reducer
-    registry's order) that head 0 of layer 0 has in both runs; None when they have none in common."""
+    """The layout the layout part uses: the one asked for, else the first 2D layout head 0 of layer 0
+    has in both runs, preferring a method made from the vectors alone (no neighbour graph: PCA),
+    then the reducer registry's order; None when they have none in common.
+
+    A neighbour embedding (t-SNE, UMAP) places its clusters anew on any change of the vectors, so
+    its Procrustes residual is near 1 for a head that barely changed; a linear projection moves only
+    as much as the vectors do.
+    """
     if layout is not None:
         return Layout.of(layout)
     from attentionviz.embed.reducers import REDUCERS
 
-    have_a, have_b = set(run_a.head(0, 0).layouts()), set(run_b.head(0, 0).layouts())
-    for method in REDUCERS:
-        for dim in (2, 3):
-            if Layout(method, dim) in have_a & have_b:
+    shared = set(run_a.head(0, 0).layouts()) & set(run_b.head(0, 0).layouts())
+    methods = sorted(REDUCERS, key=lambda name: REDUCERS[name].neighbours() > 0)  # stable: registry order
+    for dim in (2, 3):
+        for method in methods:
+            if Layout(method, dim) in shared:
                 return Layout(method, dim)
     return None
 
