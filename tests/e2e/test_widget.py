@@ -72,7 +72,20 @@ def open_widget(browser: Any, widget: Any) -> tuple[Any, Any, list[str]]:
 
     page.expose_function("py_send", py_send)
     page.expose_function("py_sync", lambda changes: widget.set_state(changes))
-    names = ("view", "layer", "head", "projection", "dim", "color", "theme", "height", "_selection")
+    names = (
+        "run_id",
+        "compare",
+        "scrub",
+        "view",
+        "layer",
+        "head",
+        "projection",
+        "dim",
+        "color",
+        "theme",
+        "height",
+        "_selection",
+    )
     html = PAGE.replace("STATE", json.dumps({name: getattr(widget, name) for name in names}))
     files = {
         "": ("text/html", html.encode()),

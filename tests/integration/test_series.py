@@ -13,27 +13,9 @@ import pytest
 
 import attentionviz as av
 from attentionviz.analysis.series import training_step
-from tests.support.tiny_models import VOCAB
+from tests.support.training import lm_batch, tiny_lm
 
 pytestmark = pytest.mark.slow
-
-
-def _tiny_lm() -> Any:
-    import torch
-    import transformers
-
-    torch.manual_seed(0)
-    config = transformers.GPT2Config(
-        vocab_size=VOCAB, n_embd=32, n_layer=2, n_head=4, n_positions=64, bos_token_id=0, eos_token_id=0
-    )
-    return transformers.GPT2LMHeadModel(config)
-
-
-def _batch(tokenizer: Any, sentences: list[str]) -> dict[str, Any]:
-    batch = tokenizer(sentences, return_tensors="pt", padding=True, truncation=True, max_length=32)
-    labels = batch["input_ids"].clone()
-    labels[batch["attention_mask"] == 0] = -100
-    return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "labels": labels}
 
 
 def test_a_custom_loop_builds_one_run_per_step_of_the_model_as_it_was(
@@ -42,11 +24,11 @@ def test_a_custom_loop_builds_one_run_per_step_of_the_model_as_it_was(
     import torch
 
     tokenizer = minilm.tokenizer
-    model = _tiny_lm()
+    model = tiny_lm()
     model.train()
     series = tmp_path / "series"
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    batch = _batch(tokenizer, sentences)
+    batch = lm_batch(tokenizer, sentences)
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
     first = av.build_step(model, text_file, out=series, step=0, tokenizer=tokenizer)
     assert model.training, "the model is left in training mode"
@@ -63,7 +45,7 @@ def test_a_custom_loop_builds_one_run_per_step_of_the_model_as_it_was(
     assert [layout.key for layout in first.head(0, 0).layouts()] == ["pca.2d", "pca.3d"], "small by default"
 
     # the run of step 0 is the model as it was then: a build of a copy of the initial weights matches it
-    initial = _tiny_lm()
+    initial = tiny_lm()
     rebuilt = av.build(
         initial.base_model,
         text_file,
@@ -85,7 +67,7 @@ def test_a_trainer_with_the_callback_builds_runs_every_n_steps(
     from transformers import Trainer, TrainingArguments
 
     tokenizer = minilm.tokenizer
-    batch = _batch(tokenizer, sentences)
+    batch = lm_batch(tokenizer, sentences)
 
     class Sentences(torch.utils.data.Dataset):  # type: ignore[type-arg]
         def __len__(self) -> int:
@@ -107,7 +89,7 @@ def test_a_trainer_with_the_callback_builds_runs_every_n_steps(
         use_cpu=True,
         disable_tqdm=True,
     )
-    Trainer(model=_tiny_lm(), args=args, train_dataset=Sentences(), callbacks=[callback]).train()
+    Trainer(model=tiny_lm(), args=args, train_dataset=Sentences(), callbacks=[callback]).train()
     steps = sorted(p.name for p in series.iterdir())
     assert steps == ["step-00000000", "step-00000002", "step-00000004", "step-00000005"]
     runs = [av.open(series / name) for name in steps]
@@ -122,9 +104,9 @@ def test_a_step_folder_holding_another_training_run_is_refused_unless_overwritte
 ) -> None:
     series = tmp_path / "series"
     av.build_step(
-        _tiny_lm(), text_file, out=series, step=3, tokenizer=minilm.tokenizer, max_tokens=100, layouts=()
+        tiny_lm(), text_file, out=series, step=3, tokenizer=minilm.tokenizer, max_tokens=100, layouts=()
     )
-    other = _tiny_lm()
+    other = tiny_lm()
     with __import__("torch").no_grad():
         other.transformer.h[0].attn.c_attn.weight.mul_(2)
     with pytest.raises(av.AttentionVizError, match="already holds a run"):

@@ -40,7 +40,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     scrambled = np.random.default_rng(0).permutation(head_outputs.load_layout(alpha, 0, 1, PCA))
     head_outputs.save_layout(beta, 0, 1, PCA, scrambled, {})
     make_synthetic_run(folder / "narrow", layers=2, heads=2, tokens=150, layouts=(("pca", 2),), seed=1)
-    for step in (0, 10, 20):
+    for step in (0, 10, 20, 30):
         shutil.copytree(alpha, folder / f"step-{step:08d}")
         mark_step(folder / f"step-{step:08d}", series="training", step=step)
     return folder
@@ -128,7 +128,8 @@ def test_an_export_of_several_runs_writes_the_comparisons_the_app_asks_for(
         assert aligned == client.get(f"/api/runs/{run}/compare/{other}/pca.3d").json()
     assert not (api / "alpha" / "compare" / "narrow").exists(), "another architecture: nothing to compare"
     assert (api / "step-00000020" / "compare" / "step-00000010").exists()
-    assert not (api / "step-00000020" / "compare" / "step-00000000").exists(), "a series: consecutive steps"
+    assert (api / "step-00000030" / "compare" / "step-00000000").exists(), "each step against the first"
+    assert not (api / "step-00000030" / "compare" / "step-00000010").exists(), "a series: consecutive steps"
     assert (api / "step-00000020" / "compare" / "alpha").exists(), "a run outside the series"
     scrub = json.loads((api / "alpha" / "alignments" / "pca.2d").read_text())
     assert scrub == client.get("/api/runs/alpha/alignments/pca.2d").json()

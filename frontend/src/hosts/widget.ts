@@ -1,6 +1,7 @@
 // The notebook widget's host (anywidget): the App in a notebook output, its requests sent over the
 // widget comm as custom messages and answered by attentionviz.widget in Python with the server's
-// own routes; layer/head/view/projection/dim/color/theme are synced traits; the selection goes back.
+// own routes; run/compare/scrub/layer/head/view/projection/dim/color/theme are synced traits; the
+// selection goes back.
 
 import { mount, unmount } from "svelte";
 import App from "../app/App.svelte";
@@ -35,6 +36,9 @@ export interface SelectedToken {
 }
 
 const SYNCED: [trait: string, field: keyof UrlState][] = [
+  ["run_id", "run"],
+  ["compare", "compare"],
+  ["scrub", "scrub"],
   ["view", "view"],
   ["layer", "layer"],
   ["head", "head"],
@@ -149,11 +153,14 @@ export function selectedTokens(current: Selection | null): SelectedToken[] {
   ];
 }
 
+/** Fields an empty string turns off (compare mode, the scrubber); for the others "" means unset. */
+const EMPTY_OK = new Set<keyof UrlState>(["compare", "scrub"]);
+
 function traitState(model: WidgetModel): Partial<UrlState> {
   const state: Record<string, unknown> = {};
   for (const [trait, field] of SYNCED) {
     const value = model.get(trait);
-    if (value !== undefined && value !== null && value !== "") state[field] = value;
+    if (value !== undefined && value !== null && (value !== "" || EMPTY_OK.has(field))) state[field] = value;
   }
   return state as Partial<UrlState>;
 }

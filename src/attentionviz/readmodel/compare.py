@@ -120,16 +120,17 @@ def comparable(scope: Scope, run_id: str, other_id: str) -> bool:
 
 def compare_pairs(scope: Scope, run_id: str) -> Iterator[dict[str, Any]]:
     """The comparisons a static export writes for `run_id`: with every comparable run, except that
-    within a training series only consecutive steps are compared (what scrubbing through it shows)."""
+    within a training series only consecutive steps (what scrubbing shows) and each step with the
+    first one (the model before training) are compared."""
     steps = {other: training_step(scope.run(other)) for other in scope.run_ids()}
     mine = steps[run_id]
     for other, theirs in steps.items():
         if other == run_id:
             continue
         if mine is not None and theirs is not None and mine[0] == theirs[0]:
+            series = sorted(s[1] for s in steps.values() if s is not None and s[0] == mine[0])
             low, high = sorted((mine[1], theirs[1]))
-            between = [s for s in steps.values() if s is not None and s[0] == mine[0] and low < s[1] < high]
-            if between:
+            if low != series[0] and series.index(high) - series.index(low) > 1:
                 continue
         if comparable(scope, run_id, other):
             yield {"run": run_id, "other": other}

@@ -60,6 +60,14 @@ class RunRegistry:
     def ids(self) -> list[str]:
         return list(self._ids)
 
+    def id_of(self, path: str | Path) -> str:
+        """The id of the run at `path` (one of the runs this registry shows)."""
+        wanted = Path(path).expanduser().resolve()
+        for run_id, run_dir in self._ids.items():
+            if run_dir == wanted:
+                return run_id
+        raise RunNotFound(f"{path} is not one of the runs shown here ({', '.join(self._ids)})")
+
     def get(self, run_id: str) -> Run:
         path = self._ids.get(run_id)
         if path is None:

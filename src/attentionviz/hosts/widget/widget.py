@@ -4,6 +4,8 @@
     w = av.Widget("runs/minilm", layer=2, head=3)   # display it: the last expression of a cell
     w.layer, w.head = 4, 1                          # moves the view; clicks in it update these
     w.selection                                     # DataFrame of the clicked token
+    av.Widget("runs/step-0010", compare="runs/step-0000")   # compare mode: two runs side by side
+    av.Widget("runs/series", scrub="steps")                 # a training series, scrubbed through
 
 The frontend is the same build as the served app's (`hosts/static/embed/`, shipped in the wheel:
 no CDN, works offline). Its data requests travel over the widget comm as custom messages and
@@ -22,7 +24,7 @@ import anywidget
 import traitlets
 
 from attentionviz.embed.reducers import REDUCERS
-from attentionviz.errors import AttentionVizError
+from attentionviz.errors import AttentionVizError, RunNotFound
 from attentionviz.hosts.widget.asgi import InProcessClient
 from attentionviz.store.reader import Run
 
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 EMBED_DIR = Path(__file__).resolve().parents[1] / "static" / "embed"
 VIEWS = ("matrix", "single")
+SCRUB = ("", "layers", "heads", "steps")
 THEMES = ("light", "dark")
 SELECTION_COLUMNS = ("sequence", "position", "token", "kind", "layer", "head")
 
@@ -48,16 +51,20 @@ def _bundle(name: str) -> Path | str:
 class Widget(anywidget.AnyWidget):  # type: ignore[misc]
     """The attentionviz app over one run, as a notebook widget.
 
-    `layer`, `head`, `view` ("matrix" or "single"), `projection` (a layout method: "tsne", ...), `dim`
-    (2 or 3), `color` (a colour mode, e.g. "query_key", "position") and `theme` ("light",
-    "dark") sync both ways: setting
-    one moves the view, and navigating in the view updates them. `selection` holds what was
-    clicked in the Single View.
+    `run` (the id of the run shown), `compare` (the id of the run shown beside it, "" for none),
+    `scrub` ("", "layers", "heads" or "steps"), `layer`, `head`, `view` ("matrix" or "single"),
+    `projection` (a layout method: "tsne", ...), `dim` (2 or 3), `color` (a colour mode, e.g.
+    "query_key", "position") and `theme` ("light", "dark") sync both ways: setting one moves the
+    view, and navigating in the view updates them. `selection` holds what was clicked in the
+    Single View. `run` may be a folder of runs (a training series); `compare` another run folder.
     """
 
     _esm = _bundle("attentionviz.js")
     _css = _bundle("attentionviz.css") if (EMBED_DIR / "attentionviz.css").exists() else ""
 
+    run_id = traitlets.Unicode("").tag(sync=True)
+    compare = traitlets.Unicode("").tag(sync=True)
+    scrub = traitlets.Unicode("").tag(sync=True)
     layer = traitlets.Int(0).tag(sync=True)
     head = traitlets.Int(0).tag(sync=True)
     view = traitlets.Unicode("matrix").tag(sync=True)
@@ -72,6 +79,8 @@ class Widget(anywidget.AnyWidget):  # type: ignore[misc]
         self,
         run: str | Path | Run,
         *,
+        compare: str | Path | Run | None = None,
+        scrub: str = "",
         layer: int | None = None,
         head: int | None = None,
         view: str | None = None,
@@ -82,12 +91,24 @@ class Widget(anywidget.AnyWidget):  # type: ignore[misc]
         height: int = 640,
     ) -> None:
         from attentionviz.hosts.server import create_app
+        from attentionviz.readmodel.registry import RunRegistry
 
-        self.run = run if isinstance(run, Run) else Run(run)
+        paths = [run.path if isinstance(run, Run) else Path(run)]
+        if compare is not None:
+            paths.append(compare.path if isinstance(compare, Run) else Path(compare))
+        self._registry = RunRegistry(paths)
+        try:
+            shown = self._registry.id_of(paths[0])
+        except RunNotFound:  # a folder of runs (a training series): show its first
+            shown = self._registry.ids()[0]
+        self.run = self._registry.get(shown)
         if view is None:
             view = "single" if layer is not None or head is not None else "matrix"
-        self._client = InProcessClient(create_app([self.run.path], static_dir=None))
+        self._client = InProcessClient(create_app(self._registry, static_dir=None))
         super().__init__(
+            run_id=shown,
+            compare="" if compare is None else self._registry.id_of(paths[-1]),
+            scrub=scrub,
             layer=layer or 0,
             head=head or 0,
             view=view,
@@ -121,6 +142,19 @@ class Widget(anywidget.AnyWidget):  # type: ignore[misc]
     @traitlets.validate("head")
     def _valid_head(self, proposal: dict[str, Any]) -> int:
         return self._in_range("head", int(proposal["value"]), self.run.info.heads)
+
+    @traitlets.validate("run_id", "compare")
+    def _valid_run(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"])
+        if value and value not in self._registry.ids():
+            raise AttentionVizError(f"no run {value!r} here; the runs are {', '.join(self._registry.ids())}")
+        if proposal["trait"].name == "run_id" and value:
+            self.run = self._registry.get(value)
+        return value
+
+    @traitlets.validate("scrub")
+    def _valid_scrub(self, proposal: dict[str, Any]) -> str:
+        return self._one_of("scrub", str(proposal["value"]), SCRUB)
 
     @traitlets.validate("view")
     def _valid_view(self, proposal: dict[str, Any]) -> str:
