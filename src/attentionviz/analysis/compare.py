@@ -94,12 +94,12 @@ def _rows(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 def check_comparable(run_a: Run, run_b: Run, shared: SharedCorpus) -> None:
     """Head-by-head comparison needs one architecture and some sequences in common."""
     a, b = run_a.info, run_b.info
-    shape_a = (a.layers, a.heads, a.kv_heads, a.head_dim)
-    shape_b = (b.layers, b.heads, b.kv_heads, b.head_dim)
+    shape_a = (a.architecture, a.layers, a.heads, a.kv_heads, a.head_dim)
+    shape_b = (b.architecture, b.layers, b.heads, b.kv_heads, b.head_dim)
     if shape_a != shape_b:
         raise AttentionVizError(
-            f"{run_a.path.name} ({a.layers}x{a.heads} heads, head dim {a.head_dim}) and {run_b.path.name} "
-            f"({b.layers}x{b.heads}, head dim {b.head_dim}) are different architectures; "
+            f"{run_a.path.name} ({a.architecture}, {a.layers}x{a.heads} heads, head dim {a.head_dim}) and "
+            f"{run_b.path.name} ({b.architecture}, {b.layers}x{b.heads}, head dim {b.head_dim}) are different architectures; "
             "head-by-head comparison needs two runs of one architecture"
         )
     if not shared.n_sequences:

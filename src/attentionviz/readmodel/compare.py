@@ -20,7 +20,7 @@ import numpy as np
 from attentionviz.analysis import compare as analysis
 from attentionviz.analysis.align import Alignment, procrustes
 from attentionviz.analysis.series import training_step
-from attentionviz.errors import RunNotFound
+from attentionviz.errors import AttentionVizError, RunNotFound
 from attentionviz.layouts import Layout
 from attentionviz.readmodel.layouts import check_layout
 from attentionviz.readmodel.models import Alignments, Comparison, HeadAlignment, HeadDrift, Transform
@@ -112,10 +112,11 @@ def _check_some(heads: list[HeadAlignment], run_id: str, layout: Layout) -> None
 def comparable(scope: Scope, run_id: str, other_id: str) -> bool:
     """Whether two runs can be compared head by head (one architecture, some sequences in common)."""
     run, other = scope.run(run_id), scope.run(other_id)
-    a, b = run.info, other.info
-    if (a.layers, a.heads, a.kv_heads, a.head_dim) != (b.layers, b.heads, b.kv_heads, b.head_dim):
+    try:
+        analysis.check_comparable(run, other, _shared(str(run.path), _state(run), str(other.path), _state(other)))
+    except AttentionVizError:
         return False
-    return _shared(str(run.path), _state(run), str(other.path), _state(other)).n_sequences > 0
+    return True
 
 
 def compare_pairs(scope: Scope, run_id: str) -> Iterator[dict[str, Any]]:
