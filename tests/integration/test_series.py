@@ -30,7 +30,13 @@ def test_a_custom_loop_builds_one_run_per_step_of_the_model_as_it_was(
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     batch = lm_batch(tokenizer, sentences)
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    first = av.build_step(model, text_file, out=series, step=0, tokenizer=tokenizer)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a training process's own setting
+    try:
+        first = av.build_step(model, text_file, out=series, step=0, tokenizer=tokenizer)
+        assert torch.get_num_threads() == 1, "building a step leaves the training process's threads alone"
+    finally:
+        torch.set_num_threads(threads)
     assert model.training, "the model is left in training mode"
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "capture changed no weight"
     for _ in range(5):

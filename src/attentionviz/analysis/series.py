@@ -14,9 +14,11 @@ and budget), so consecutive steps share every sequence and `compare` sees how ea
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,18 +81,38 @@ def build_step(
     base = getattr(model, "base_model", model)  # the captured model must return hidden states
     was_training = bool(getattr(model, "training", False))
     name = str(getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__)
-    try:
-        loaded = loading.in_memory(base, tokenizer=tokenizer, processor=processor, name=name)
-        capture(loaded, source, run_dir, options)
-    finally:
-        model.train(was_training)
-    mark_step(run_dir, series=Path(out).resolve().name, step=step)
-    if options.layouts:
-        embed_run(
-            run_dir, layouts=options.layouts, dims=options.dims, workers=options.workers, seed=options.seed
-        )
+    with _threads_kept():  # the capture and the embedding set this process's thread pools
+        try:
+            loaded = loading.in_memory(base, tokenizer=tokenizer, processor=processor, name=name)
+            capture(loaded, source, run_dir, options)
+        finally:
+            model.train(was_training)
+        mark_step(run_dir, series=Path(out).resolve().name, step=step)
+        if options.layouts:
+            embed_run(
+                run_dir,
+                layouts=options.layouts,
+                dims=options.dims,
+                workers=options.workers,
+                seed=options.seed,
+            )
     log.info("built training step %d into %s", step, run_dir)
     return run_dir
+
+
+@contextlib.contextmanager
+def _threads_kept() -> Iterator[None]:
+    """Give the training process back its torch, BLAS and OpenMP thread counts afterwards."""
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threads = torch.get_num_threads()
+    pools = {pool["prefix"]: pool["num_threads"] for pool in threadpool_info()}
+    try:
+        yield
+    finally:
+        threadpool_limits(limits=pools)
+        torch.set_num_threads(threads)
 
 
 def mark_step(run_dir: Path, *, series: str, step: int) -> None:

@@ -113,7 +113,9 @@ def comparable(scope: Scope, run_id: str, other_id: str) -> bool:
     """Whether two runs can be compared head by head (one architecture, some sequences in common)."""
     run, other = scope.run(run_id), scope.run(other_id)
     try:
-        analysis.check_comparable(run, other, _shared(str(run.path), _state(run), str(other.path), _state(other)))
+        analysis.check_comparable(
+            run, other, _shared(str(run.path), _state(run), str(other.path), _state(other))
+        )
     except AttentionVizError:
         return False
     return True
