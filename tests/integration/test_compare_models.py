@@ -35,7 +35,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory, minilm: Any, text_file: Path)
     av.build(model, text_file, out=folder / "before", **settings)
     d = model.config.n_embd // model.config.n_head
     with torch.no_grad():  # c_attn: [n_embd, 3 * n_embd], the first n_embd columns are the queries
-        model.h[LAYER].attn.c_attn.weight[:, HEAD * d : (HEAD + 1) * d] *= 100  # its random logits were near 0: now it picks keys
+        model.h[LAYER].attn.c_attn.weight[:, HEAD * d : (HEAD + 1) * d] *= (
+            100  # its random logits were near 0: now it picks keys
+        )
     av.build(model, text_file, out=folder / "edited", **settings)
     av.build(TEXT_MODELS["bert"](), text_file, out=folder / "bert", **settings)
     return folder / "before", folder / "edited", folder / "bert"
