@@ -54,6 +54,7 @@ def make_synthetic_run(
     seq_len: tuple[int, int] = (6, 18),
     layouts: Sequence[tuple[str, int]] = DEFAULT_LAYOUTS,
     metrics: bool = True,
+    untranslated: Sequence[tuple[int, int]] = (),
     seed: int = 0,
 ) -> Run:
     """Write a synthetic run folder at `out` and open it.
@@ -61,6 +62,8 @@ def make_synthetic_run(
     `tokens` is the number of tokens N (each head's layouts then hold 2N points: queries, keys).
     `layouts` lists the (method, dim) pairs written for every head; pass fewer to mimic a run
     whose embedding is still in progress. `kv_heads` < `heads` gives grouped-query attention.
+    Each layout records the automatic rule's normalisation: keys translated, except for the
+    (layer, head) pairs in `untranslated`.
     """
     from attentionviz.api import open as open_run
 
@@ -95,7 +98,17 @@ def make_synthetic_run(
                 "sha256": sha256_file(path),
             }
         for head in range(heads):
-            _write_head(out, rng, layer, head, positions, token_codes, layouts=layouts, metrics=metrics)
+            _write_head(
+                out,
+                rng,
+                layer,
+                head,
+                positions,
+                token_codes,
+                layouts=layouts,
+                metrics=metrics,
+                translate=(layer, head) not in set(untranslated),
+            )
 
     save_manifest(
         out,
@@ -306,12 +319,20 @@ def _write_head(
     *,
     layouts: Sequence[tuple[str, int]],
     metrics: bool,
+    translate: bool = True,
 ) -> None:
+    normalisation = {
+        "translate": translate,
+        "scale": False,
+        "c": 1.0,
+        "rule": "auto: translate keys when that keeps 80% of the raw keys' cosine rho",
+        "rho_raw": -0.9,
+        "rho_translated": -0.8 if translate else -0.4,
+    }
     for method, dim in layouts:
         coords = _layout(rng, positions, token_codes, dim)
-        head_outputs.save_layout(
-            out, layer, head, Layout(method, dim), coords, {"synthetic": True, "seconds": 0.0}
-        )
+        meta = {"synthetic": True, "seconds": 0.0, "normalisation": normalisation}
+        head_outputs.save_layout(out, layer, head, Layout(method, dim), coords, meta)
     if metrics:
         head_outputs.save_head_json(
             out,

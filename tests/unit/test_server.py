@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import re
 from pathlib import Path
 
@@ -25,7 +26,9 @@ LAYOUTS = (("tsne", 2), ("pca", 2), ("pca", 3))
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("runs")
-    make_synthetic_run(folder / "alpha", layers=2, heads=3, tokens=120, layouts=LAYOUTS, seed=1)
+    make_synthetic_run(
+        folder / "alpha", layers=2, heads=3, tokens=120, layouts=LAYOUTS, untranslated=[(1, 0)], seed=1
+    )
     make_synthetic_run(
         folder / "beta", layers=1, heads=2, tokens=40, layouts=(("pca", 2),), metrics=False, seed=2
     )
@@ -65,6 +68,21 @@ def test_run_details_say_which_heads_have_which_layouts(client: TestClient) -> N
         "pca.3d": list(range(6)),
     }
     assert client.get("/api/runs/alpha/layouts").json() == details["layouts"]
+
+
+def test_run_details_list_the_heads_whose_keys_the_automatic_rule_left_untranslated(
+    client: TestClient, tmp_path: Path
+) -> None:
+    assert client.get("/api/runs/alpha").json()["untranslated"] == [3]  # layer 1 head 0 of 3 heads
+    # keys left untranslated by no rule (a head that soft-caps its logits) are not marked
+    make_synthetic_run(tmp_path / "capped", layers=1, heads=2, tokens=30, layouts=LAYOUTS, seed=5)
+    for path in (tmp_path / "capped" / "heads" / "layers.0.heads.1").glob("*.*d.json"):
+        record = json.loads(path.read_text())
+        path.write_text(
+            json.dumps({**record, "normalisation": {"translate": False, "scale": False, "c": 1.0}})
+        )
+    capped = TestClient(create_app([tmp_path / "capped"], static_dir=None))
+    assert capped.get("/api/runs/capped").json()["untranslated"] == []
 
 
 def test_head_details_hold_metrics_and_fidelity(client: TestClient) -> None:

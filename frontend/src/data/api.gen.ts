@@ -4,9 +4,9 @@
 
 /** The layout methods of the reducer registry, in menu order. */
 export const LAYOUT_METHODS = [
-  { id: "tsne", label: "t-SNE" },
-  { id: "umap", label: "UMAP" },
-  { id: "pca", label: "PCA" },
+  { id: "tsne", label: "t-SNE", onRequest: [3] },
+  { id: "umap", label: "UMAP", onRequest: [] },
+  { id: "pca", label: "PCA", onRequest: [] },
 ] as const;
 export type LayoutMethodId = "tsne" | "umap" | "pca";
 export const LAYOUT_DIMS = [2, 3] as const;
@@ -43,6 +43,7 @@ export interface RunDetails extends RunSummary {
   created: string;
   version: string;
   layouts: Record<string, number[]>;
+  untranslated: number[];
 }
 
 export interface TokensMeta {

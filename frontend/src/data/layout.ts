@@ -11,7 +11,8 @@ export interface Layout {
 }
 
 /** The layout methods, in menu order. */
-export const METHODS: readonly { readonly id: string; readonly label: string }[] = LAYOUT_METHODS;
+export const METHODS: readonly { readonly id: string; readonly label: string; readonly onRequest: readonly number[] }[] =
+  LAYOUT_METHODS;
 export const DEFAULT_METHOD: string = METHODS[0].id;
 
 export function layoutKey(method: string, dim: number): string {

@@ -35,6 +35,8 @@ class LayoutMethod(Record):
 
     id: str
     label: str
+    #: dimensions the method makes only when asked for by name (slow for what they add)
+    on_request: list[int]
 
 
 class ApiInfo(Record):
@@ -68,6 +70,8 @@ class RunDetails(RunSummary):
     version: str
     #: layout key ("tsne.2d") -> the heads that have it (index = layer * heads + head)
     layouts: dict[str, list[int]]
+    #: heads whose keys the automatic normalisation rule left untranslated (index as in `layouts`)
+    untranslated: list[int]
 
 
 class HeadDetails(Record):

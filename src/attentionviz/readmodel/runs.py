@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from attentionviz import __version__
@@ -54,6 +55,7 @@ def run_details(scope: Scope, run_id: str) -> RunDetails:
         created=m.created,
         version=m.version,
         layouts=layout_availability(scope, run_id),
+        untranslated=untranslated_heads(scope, run_id),
     )
 
 
@@ -61,7 +63,7 @@ def layout_methods() -> list[LayoutMethod]:
     """The reducer registry's methods, in menu order."""
     from attentionviz.embed.reducers import REDUCERS
 
-    return [LayoutMethod(id=r.name, label=r.label) for r in REDUCERS.values()]
+    return [LayoutMethod(id=r.name, label=r.label, on_request=list(r.on_request)) for r in REDUCERS.values()]
 
 
 def layout_availability(scope: Scope, run_id: str) -> dict[str, list[int]]:
@@ -71,8 +73,41 @@ def layout_availability(scope: Scope, run_id: str) -> dict[str, list[int]]:
     shows pending layouts, so a viewer keeps polling; otherwise a layout no head has is left out.
     """
     run = scope.run(run_id)
-    info = run.info
     found: dict[Layout, list[int]] = {}
+    for index, _layer, _head, present in _head_layouts(scope, run):
+        for layout in present:
+            found.setdefault(layout, []).append(index)
+    if scope.pending:
+        for layout in head_outputs.pending_layouts(run.path):
+            if scope.keeps(layout):
+                found.setdefault(layout, [])
+    for rows in found.values():
+        rows.sort()
+    return {layout.key: found[layout] for layout in sorted(found, key=_menu_order)}
+
+
+def untranslated_heads(scope: Scope, run_id: str) -> list[int]:
+    """The heads whose keys the automatic rule left untranslated (index = layer * heads + head).
+
+    Each layout's metadata records the normalisation its vectors had (`embed.joint.Joint.record`):
+    `translate` false with the `rule` that decided it marks such a head (a head that soft-caps its
+    logits is never translated, by no rule). One layout's record per head is read: a head's layouts
+    share their normalisation.
+    """
+    run = scope.run(run_id)
+    marked = []
+    for index, layer, head, present in _head_layouts(scope, run):
+        if not present:
+            continue
+        record = head_outputs.load_layout_meta(run.path, layer, head, min(present)).get("normalisation")
+        if isinstance(record, dict) and record.get("translate") is False and "rule" in record:
+            marked.append(index)
+    return marked
+
+
+def _head_layouts(scope: Scope, run: Run) -> Iterator[tuple[int, int, int, set[Layout]]]:
+    """(index, layer, head, its layouts the scope keeps) for every head the scope shows that has a folder."""
+    info = run.info
     folders = _subfolders(names.head_dir(run.path, 0, 0).parent)
     for layer in range(info.layers):
         for head in range(info.heads):
@@ -81,16 +116,8 @@ def layout_availability(scope: Scope, run_id: str) -> dict[str, list[int]]:
                 continue
             with os.scandir(folder) as entries:  # one listing per head, not a stat per layout
                 present = {Layout.from_file_name(e.name) for e in entries}
-            for layout in present:
-                if layout is not None and scope.keeps(layout):
-                    found.setdefault(layout, []).append(layer * info.heads + head)
-    if scope.pending:
-        for layout in head_outputs.pending_layouts(run.path):
-            if scope.keeps(layout):
-                found.setdefault(layout, [])
-    for rows in found.values():
-        rows.sort()
-    return {layout.key: found[layout] for layout in sorted(found, key=_menu_order)}
+            kept = {layout for layout in present if layout is not None and scope.keeps(layout)}
+            yield layer * info.heads + head, layer, head, kept
 
 
 def _menu_order(layout: Layout) -> tuple[int, int, str]:

@@ -171,7 +171,7 @@ def render() -> str:
     out = [HEADER]
     out.append("/** The layout methods of the reducer registry, in menu order. */")
     out.append("export const LAYOUT_METHODS = [")
-    out.extend(f'  {{ id: "{m.id}", label: "{m.label}" }},' for m in methods)
+    out.extend(f'  {{ id: "{m.id}", label: "{m.label}", onRequest: {m.on_request} }},' for m in methods)
     out.append("] as const;")
     out.append(
         f"export type LayoutMethodId = {' | '.join(repr(m.id).replace(chr(39), chr(34)) for m in methods)};"
