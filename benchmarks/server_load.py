@@ -9,6 +9,11 @@ Starts `attentionviz serve RUN --port 0` (uvicorn, 127.0.0.1 only) in its own pr
 requests (and stopping after `--seconds` in all), cycling through random heads: the head record
 (JSON), a layout (AVZ1 frame) and the norms (AVZ1 frame). Prints p50 / p95 / p99 latency per kind
 of request and overall, throughput, bytes, and the number of errors (any non-200 or failed request).
+
+First, `--sequential` requests go one after another on ONE keep-alive connection, as the app's
+views make them: their latency is what a user waits per request, and shows any per-request delay
+of a reused connection (Nagle's algorithm against a delayed ACK cost ~44 ms each before the server
+set TCP_NODELAY).
 """
 
 from __future__ import annotations
@@ -105,6 +110,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40, help="per client")
     parser.add_argument("--seconds", type=float, default=60.0, help="stop every client after this long")
     parser.add_argument("--tokens", type=int, default=5000, help="synthetic run size")
+    parser.add_argument(
+        "--sequential", type=int, default=200, help="requests one after another on one connection first"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,6 +130,8 @@ def main() -> None:
         process, base = start_server(run)
         try:
             urls = targets(base)
+            sequential: list[tuple[str, float, int, int]] = []
+            client_loop(base, urls, requests=args.sequential, stop_at=float("inf"), seed=-1, out=sequential)
             results: list[tuple[str, float, int, int]] = []
             stop_at = time.monotonic() + args.seconds
             threads = [
@@ -142,7 +152,11 @@ def main() -> None:
             process.terminate()
             process.wait(timeout=30)
 
-    errors = sum(1 for _, _, status, _ in results if status != 200)
+    errors = sum(1 for _, _, status, _ in [*sequential, *results] if status != 200)
+    print(f"one keep-alive connection, {len(sequential)} requests one after another:")
+    for kind in sorted({r[0] for r in sequential}):
+        print(f"  {kind:9s} {percentiles([r[1] for r in sequential if r[0] == kind])}")
+    print(f"  {'all':9s} {percentiles([r[1] for r in sequential])}")
     print(
         f"{args.clients} clients on {base}, {len(results)} requests in {elapsed:.1f} s "
         f"({len(results) / elapsed:.0f} requests/s, {sum(r[3] for r in results) / 1e6:.1f} MB)"
@@ -151,7 +165,14 @@ def main() -> None:
         print(f"  {kind:7s} {percentiles([r[1] for r in results if r[0] == kind])}")
     print(f"  {'all':7s} {percentiles([r[1] for r in results])}")
     print(f"errors: {errors}")
-    summary: dict[str, Any] = {"requests": len(results), "errors": errors, "seconds": round(elapsed, 2)}
+    summary: dict[str, Any] = {
+        "requests": len(results),
+        "errors": errors,
+        "seconds": round(elapsed, 2),
+        "sequential_p50_ms": round(1000 * sorted(r[1] for r in sequential)[len(sequential) // 2], 2)
+        if sequential
+        else None,
+    }
     print(json.dumps(summary))
     if errors:
         raise SystemExit(1)
