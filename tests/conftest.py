@@ -24,6 +24,14 @@ SENTENCES = [
 ]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--digits-seed",
+        default="0",
+        help="train the session's digits ViT from this seed (any seed must pass: another machine trains other weights)",
+    )
+
+
 @pytest.fixture(scope="session")
 def sentences() -> list[str]:
     return list(SENTENCES)
@@ -67,11 +75,13 @@ def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def digits_vit_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The trained digits ViT (about 20 s), trained once per session into a temporary cache."""
+def digits_vit_path(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """The trained digits ViT (about 20 s), trained once per session into a temporary cache;
+    `--digits-seed N` trains another one (its weights differ as another machine's would)."""
     from attentionviz.vision import digits_vit
 
-    return digits_vit(tmp_path_factory.mktemp("model-cache"))
+    seed = int(request.config.getoption("--digits-seed"))
+    return digits_vit(tmp_path_factory.mktemp("model-cache"), seed=seed)
 
 
 @pytest.fixture(scope="session")

@@ -151,37 +151,21 @@ def test_exported_site_shows_the_sentence_view_with_lines(browser: Any, site: st
 def test_exported_image_run_shows_the_image_view_heatmap(
     browser: Any, image_site: str, digits_run: Path
 ) -> None:
+    from tests.e2e.test_image_view import contrasted_patch, heat, image_svg, open_patch, patch_rows, tile
+
     run = Run(digits_run)
-    layer, head, sequence = 1, 2, 4
-    start, length, _ = run.sequence_bounds(sequence)
-    rows = run.tokens["patch_row"].to_numpy()[start : start + length]
-    cols = run.tokens["patch_col"].to_numpy()[start : start + length]
-    position = int(np.flatnonzero((rows == 2) & (cols == 1))[0])
+    layer, head = 1, 2
+    sequence, position = contrasted_patch(run, layer, head)  # where this model's attention varies most
+    _, length, rows, cols = patch_rows(run, sequence)
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     app = App(context.new_page(), image_site)
     try:
-        app.open(f"run=digits&view=single&layer={layer}&head={head}&projection=pca&labels=0")
-        xy = app.page.evaluate(f"window.__attentionviz.controller.screenOf({start + position})")
-        app.act(lambda: app.page.mouse.click(xy[0], xy[1]))
-        app.page.wait_for_function(
-            "document.querySelector('[data-testid=image-svg] image').getBBox().width > 0"
-        )
-        shot = app.screenshot("export-image-view")
-        box = app.page.get_by_test_id("image-svg").bounding_box()
-        crop = (int(box["x"]), int(box["y"]), int(box["x"] + box["width"]), int(box["y"] + box["height"]))
-        svg = np.asarray(shot.crop(crop), dtype=np.int16)  # [h, w, 3]
-        cell = svg.shape[0] // 4
+        open_patch(app, run, layer, head, sequence, position)
+        svg = image_svg(app, "export-image-view")
         attention = run.head(layer, head).attention(sequence)[position]
         patches = sorted((q for q in range(length) if rows[q] >= 0), key=lambda q: attention[q])
-
-        def redness(q: int) -> float:
-            tile = svg[
-                rows[q] * cell + 8 : (rows[q] + 1) * cell - 8, cols[q] * cell + 8 : (cols[q] + 1) * cell - 8
-            ]
-            return float((tile[..., 0] - tile[..., 1:].mean(axis=2)).mean())
-
-        assert redness(patches[-1]) > redness(patches[0]) + 40, (
-            "the heatmap is reddest where the patch attends most"
+        assert heat(tile(svg, rows, cols, patches[-1])) > heat(tile(svg, rows, cols, patches[0])) + 40, (
+            "the heatmap colours most where the patch attends most"
         )
         assert f"{attention[0]:.3f}" in app.page.get_by_test_id("attention-to-cls").text_content()
         assert not app.errors

@@ -12,11 +12,13 @@ from attentionviz.errors import AttentionVizError
 from attentionviz.vision import digits, digits_images, digits_vit, training_report
 
 
-def test_the_trained_model_classifies_held_out_digits(digits_vit_path: Path) -> None:
+def test_the_trained_model_classifies_held_out_digits(
+    digits_vit_path: Path, request: pytest.FixtureRequest
+) -> None:
     report = training_report(digits_vit_path)
     assert report["accuracy"] >= 0.90, report
     assert report["n_test"] == 360 and report["n_train"] == 1437
-    assert report["recipe"]["seed"] == 0
+    assert report["recipe"]["seed"] == int(request.config.getoption("--digits-seed"))
 
 
 def test_the_folder_loads_as_a_hugging_face_vit(digits_vit_path: Path, digit_images: Path) -> None:

@@ -19,6 +19,7 @@ so a PNG from `digits_images` reaches the model exactly as the training images d
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import shutil
@@ -63,7 +64,7 @@ class Recipe:
 
     @property
     def folder_name(self) -> str:
-        return f"digits-vit-v{self.version}"
+        return f"digits-vit-v{self.version}" + (f"-seed{self.seed}" if self.seed else "")
 
 
 RECIPE = Recipe()
@@ -77,28 +78,34 @@ def default_cache_dir() -> Path:
 
 
 def digits_vit(
-    cache_dir: str | Path | None = None, *, progress: Callable[[int, int], None] | None = None
+    cache_dir: str | Path | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    seed: int = RECIPE.seed,
 ) -> Path:
     """The trained digits ViT folder, training it first if it is not cached yet.
 
     `cache_dir` defaults to `default_cache_dir()`. `progress(epochs_done, epochs)` is called after
     each training epoch. Training writes into a temporary folder renamed into place when complete,
-    so an interrupted training leaves nothing that looks finished.
+    so an interrupted training leaves nothing that looks finished. Another `seed` trains (and
+    caches apart) another model of the same recipe: the test suite uses it to check that its
+    assertions hold for any trained model, not one training run's weights.
     """
+    recipe = dataclasses.replace(RECIPE, seed=seed)
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    target = root / RECIPE.folder_name
+    target = root / recipe.folder_name
     if _complete(target):
         return target
     try:
         root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{RECIPE.folder_name}.", dir=root))
+        staging = Path(tempfile.mkdtemp(prefix=f".{recipe.folder_name}.", dir=root))
     except OSError as exc:
         raise AttentionVizError(
             f"cannot write the digits model under {root} ({exc.strerror}); set ATTENTIONVIZ_CACHE to a writable folder"
         ) from exc
     try:
         logger.info("training the digits ViT once (about 20 s); cached in %s", target)
-        report = _train(staging, RECIPE, progress=progress)
+        report = _train(staging, recipe, progress=progress)
         staging.chmod(0o755)  # mkdtemp made it private; the cache is readable like any download
         try:
             staging.rename(target)
