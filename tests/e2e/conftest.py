@@ -53,9 +53,14 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+DEEP_TSNE_HEADS = 2  # of the deep run's 270: the rest have PCA only, as SmolLM2's demo while it embeds
+DEEP_UNTRANSLATED = ((3, 4), (17, 2))
+
+
 @pytest.fixture(scope="session")
 def e2e_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with a small synthetic run (3 layers x 4 heads) beside which real runs are linked."""
+    """A folder of synthetic runs: "synthetic" (3 layers x 4 heads), and "deep" (SmolLM2's 30 x 9
+    heads, t-SNE for two of them so far, two heads whose keys the automatic rule left untranslated)."""
     folder = tmp_path_factory.mktemp("e2e-runs")
     make_synthetic_run(
         folder / "synthetic",
@@ -65,15 +70,30 @@ def e2e_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         layouts=(("tsne", 2), ("pca", 2), ("pca", 3)),
         seed=3,
     )
+    make_synthetic_run(
+        folder / "deep",
+        layers=30,
+        heads=9,
+        tokens=60,
+        head_dim=4,
+        layouts=(("tsne", 2), ("pca", 2)),
+        metrics=False,
+        untranslated=DEEP_UNTRANSLATED,
+        seed=6,
+    )
+    for path in sorted((folder / "deep" / "heads").glob("*/tsne.2d.*")):
+        layer, head = (int(part) for part in path.parent.name.split(".")[1::2])
+        if layer * 9 + head >= DEEP_TSNE_HEADS:
+            path.unlink()
     return folder
 
 
 @pytest.fixture(scope="session")
 def server(e2e_runs: Path, minilm_run: Path) -> Iterator[str]:
-    """The app over the synthetic run and the real MiniLM run, on a free loopback port."""
+    """The app over the synthetic runs and the real MiniLM run, on a free loopback port."""
     from attentionviz.hosts.snapshot import served
 
-    with served([e2e_runs / "synthetic", minilm_run]) as url:
+    with served([e2e_runs / "synthetic", e2e_runs / "deep", minilm_run]) as url:
         yield url
 
 

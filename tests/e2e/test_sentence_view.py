@@ -122,3 +122,102 @@ def test_the_sentence_view_sits_beside_or_below_the_scatterplot_not_over_it(
         assert not app.errors
     finally:
         context.close()
+
+
+def test_after_a_click_the_sentence_is_labelled_position_token_and_other_labels_fade(
+    app: Any, minilm_run: Path
+) -> None:
+    run = Run(minilm_run)
+    start, length, _ = run.sequence_bounds(SEQUENCE)
+    tokens = run.tokens["token"].astype(str).tolist()[start : start + length]
+    expected = {f"{p}:{token}" for p, token in enumerate(tokens)}
+    for labels in (1, 0):
+        app.open(f"run=minilm&view=single&layer={LAYER}&head={HEAD}&projection=pca&labels={labels}")
+        click_token(app, start + 2)
+        selected = app.page.locator(".avz-label.selected").all_text_contents()
+        assert selected and set(selected) <= expected, selected
+        assert len(set(selected)) >= length // 2, "most of the sentence's tokens are labelled"
+        others = app.page.locator(".avz-label:not(.selected)")
+        if labels:
+            assert others.count() > 0 and others.count() == app.page.locator(".avz-label.faded").count()
+            opacity = float(others.first.evaluate("el => getComputedStyle(el).opacity"))
+            assert opacity < 0.4, "other sentences' labels fade"
+            app.screenshot("sentence-labels-selected-and-faded")
+        else:
+            assert others.count() == 0, "labels off: only the selected sentence is labelled"
+            app.screenshot("sentence-labels-selected-only")
+        app.act(lambda: app.page.get_by_test_id("selection-clear").click())
+        assert app.page.locator(".avz-label.selected").count() == 0
+    assert not app.errors
+
+
+def test_hovering_a_token_lights_its_counterparts_on_the_other_side(app: Any, minilm_run: Path) -> None:
+    run = Run(minilm_run)
+    start, _, _ = run.sequence_bounds(SEQUENCE)
+    attention = run.head(LAYER, HEAD).attention(SEQUENCE)  # [len, len], rows: queries
+    app.open(f"run=minilm&view=single&layer={LAYER}&head={HEAD}&projection=pca&labels=0")
+    click_token(app, start + 2)
+    graph = app.page.get_by_test_id("sentence-graph")
+    assert graph.locator("[data-testid=key-glow]").count() == 0
+    query = int(attention[:, 1:].max(axis=1).argmax())  # a query whose attention is not all on [CLS]
+    graph.locator("[data-testid=query-token]").nth(query).hover()
+    glows = graph.locator("[data-testid=key-glow]")
+    glows.first.wait_for()
+    lit = glows.evaluate_all(
+        "els => els.map(e => [Number(e.getAttribute('y')), Number(e.getAttribute('fill-opacity'))])"
+    )
+    brightest = max(lit, key=lambda item: item[1])
+    assert round((brightest[0] - 1) / 17) == int(attention[query].argmax()), (
+        "the key it attends to most is lit most"
+    )
+    for y, opacity in lit:
+        key = round((y - 1) / 17)
+        assert opacity == pytest.approx(0.75 * attention[query, key] / attention.max(), abs=2e-3)
+    app.screenshot("sentence-hover-query")
+    key = 3
+    graph.locator("[data-testid=key-token]").nth(key).hover()
+    lit = graph.locator("[data-testid=query-glow]").evaluate_all(
+        "els => els.map(e => [Number(e.getAttribute('y')), Number(e.getAttribute('fill-opacity'))])"
+    )
+    assert lit and round((max(lit, key=lambda item: item[1])[0] - 1) / 17) == int(attention[:, key].argmax())
+    assert not app.errors
+
+
+def test_scaling_each_row_draws_every_querys_strongest_key_fully(app: Any, minilm_run: Path) -> None:
+    run = Run(minilm_run)
+    start, _, _ = run.sequence_bounds(SEQUENCE)
+    attention = run.head(LAYER, HEAD).attention(SEQUENCE)
+    app.open(f"run=minilm&view=single&layer={LAYER}&head={HEAD}&projection=pca&labels=0")
+    click_token(app, start + 2)
+    app.act(lambda: app.page.get_by_test_id("per-row").check())
+    lines = app.page.eval_on_selector_all(
+        "[data-testid=sentence-graph] line",
+        "ls => ls.map(l => [Number(l.getAttribute('y1')), Number(l.getAttribute('y2')), Number(l.getAttribute('stroke-opacity'))])",
+    )
+    assert lines
+    for y1, y2, opacity in lines:
+        query, key = round((y1 - 8.5) / 17), round((y2 - 8.5) / 17)
+        assert opacity == pytest.approx(attention[query, key] / attention[query].max(), abs=2e-3)
+    strongest = {}
+    for y1, _, opacity in lines:
+        strongest[y1] = max(strongest.get(y1, 0.0), opacity)
+    assert all(value == pytest.approx(1.0) for value in strongest.values())
+    app.screenshot("sentence-per-row")
+    assert not app.errors
+
+
+def test_the_sentence_panel_follows_the_dark_theme(app: Any, minilm_run: Path) -> None:
+    start, _, _ = Run(minilm_run).sequence_bounds(SEQUENCE)
+    app.open(f"run=minilm&view=single&layer={LAYER}&head={HEAD}&projection=pca&labels=0&theme=dark")
+    click_token(app, start + 2)
+    image = app.screenshot("sentence-dark")
+    box = app.page.get_by_test_id("sentence-view").bounding_box()
+    panel = np.asarray(
+        image.crop(
+            (int(box["x"]), int(box["y"]), int(box["x"] + box["width"]), int(box["y"] + box["height"]))
+        )
+    )
+    assert np.median(panel.reshape(-1, 3), axis=0).max() < 60, "a dark panel"
+    text = app.page.get_by_test_id("sentence-graph").locator("[data-testid=query-token]").first
+    fill = text.evaluate("el => getComputedStyle(el).fill")
+    assert sum(int(v) for v in fill[fill.index("(") + 1 : -1].split(",")[:3]) > 300, "light text on it"

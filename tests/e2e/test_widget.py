@@ -152,7 +152,7 @@ def test_widget_renders_a_run_syncs_traits_and_returns_the_selection(browser: An
         )
         page.wait_for_function("window.__attentionviz.renders.length > 0")
         assert page.get_by_test_id("head-title").text_content() == "Layer 1 Head 3"
-        page.wait_for_function("document.documentElement.dataset.theme === 'dark'")
+        page.wait_for_function("document.querySelector('.app').dataset.theme === 'dark'")
         widget.height = 520
         page.evaluate("changes => window.__shim.update(changes)", {"height": widget.height})
         page.wait_for_function("document.querySelector('.avz-embed').getBoundingClientRect().height === 520")
@@ -193,3 +193,146 @@ def test_widget_shows_an_image_runs_thumbnails_and_images(browser: Any, digits_r
     finally:
         context.close()
         widget.close()
+
+
+MULTI_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><link rel="stylesheet" href="attentionviz.css">
+<style>body { background: #ffffff; color: #1f1f1f; font-family: sans-serif; }</style></head>
+<body><div id="cells"></div>
+<script type="module">
+// anywidget's way: every widget model imports its module anew from a blob URL of its _esm
+const source = await (await fetch("./attentionviz.js")).text();
+const bytes = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+window.__views = {};
+window.__apps = {};
+window.__synced = {};
+window.__show = async (index, state) => {
+  const listeners = {};
+  let dirty = {};
+  window.__synced[index] = 0;
+  const emit = (event, ...args) => (listeners[event] || []).forEach((cb) => cb(...args));
+  const model = {
+    get: (name) => state[name],
+    set: (name, value) => { state[name] = value; dirty[name] = value; },
+    save_changes: async () => { const changes = dirty; dirty = {}; await window.py_sync(index, changes); window.__synced[index]++; },
+    on: (event, cb) => (listeners[event] ??= []).push(cb),
+    off: (event, cb) => { listeners[event] = (listeners[event] || []).filter((x) => x !== cb); },
+    send: async (content) => {
+      for (const reply of await window.py_send(index, content)) {
+        emit("msg:custom", reply.content, reply.buffers.map((b) => new DataView(bytes(b).buffer)));
+      }
+    },
+  };
+  const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
+  const { default: widget } = await import(url);
+  URL.revokeObjectURL(url);
+  const el = document.createElement("div");
+  el.className = "output";
+  document.getElementById("cells").append(el);
+  const cleanup = widget.render({ model, el });
+  window.__apps[index] = window.__attentionviz;  // the automation hook of the App just mounted
+  window.__views[index] = { el, cleanup, update(changes) { for (const [k, v] of Object.entries(changes)) { state[k] = v; emit(`change:${k}`); } } };
+};
+// what a notebook does when a cell re-runs: the old output's view is removed, its element dropped
+window.__remove = (index) => { const view = window.__views[index]; view.cleanup(); view.el.remove(); delete window.__views[index]; };
+window.__ready = true;
+</script></body></html>
+"""
+
+
+def open_widgets(browser: Any, widgets: list[Any]) -> tuple[Any, Any, list[str]]:
+    """A page that shows widgets as a notebook does (each its own module), bridged to Python."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1400})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+
+    def py_send(index: int, content: dict[str, Any]) -> list[dict[str, Any]]:
+        widget = widgets[index]
+        sent: list[tuple[dict[str, Any], list[bytes]]] = []
+        widget.send = lambda message, buffers=None: sent.append((message, list(buffers or [])))
+        widget._handle_custom_msg(content, [])
+        return [
+            {"content": message, "buffers": [base64.b64encode(b).decode() for b in buffers]}
+            for message, buffers in sent
+        ]
+
+    page.expose_function("py_send", py_send)
+    page.expose_function("py_sync", lambda index, changes: widgets[index].set_state(changes))
+    files = {
+        "": ("text/html", MULTI_PAGE.encode()),
+        "attentionviz.js": ("text/javascript", (STATIC / "embed" / "attentionviz.js").read_bytes()),
+        "attentionviz.css": ("text/css", (STATIC / "embed" / "attentionviz.css").read_bytes()),
+    }
+    page.route(
+        f"{HOST}**",
+        lambda route: route.fulfill(
+            status=200,
+            content_type=files[route.request.url.removeprefix(HOST)][0],
+            body=files[route.request.url.removeprefix(HOST)][1],
+        ),
+    )
+    page.goto(HOST)
+    page.wait_for_function("window.__ready === true")
+    return context, page, errors
+
+
+def show(page: Any, widgets: list[Any], index: int) -> dict[str, Any]:
+    """Display widgets[index] in a new output and wait for its first picture."""
+    names = ("view", "layer", "head", "projection", "dim", "color", "theme", "height", "_selection")
+    state = {name: getattr(widgets[index], name) for name in names}
+    page.evaluate("([index, state]) => window.__show(index, state)", [index, state])
+    event: dict[str, Any] = page.evaluate(f"window.__apps[{index}].whenRendered()")
+    return event
+
+
+def test_two_widgets_on_one_page_are_independent_and_a_rerun_cell_replaces_one_cleanly(
+    browser: Any, minilm_run: Path
+) -> None:
+    import attentionviz as av
+
+    widgets = [
+        # in 3D, a resize reprojects the labels through deck's viewports: after the deck is
+        # finalized, that was "deck.gl: assertion failed" from the ResizeObserver
+        av.Widget(minilm_run, layer=1, head=2, projection="pca", dim=3, height=520),
+        av.Widget(minilm_run, projection="pca", height=520),
+        av.Widget(minilm_run, layer=1, head=2, projection="pca", height=520),  # the re-run cell's
+    ]
+    context, page, errors = open_widgets(browser, widgets)
+    try:
+        assert show(page, widgets, 0)["view"] == "single"
+        assert show(page, widgets, 1)["view"] == "matrix"
+        apps = page.locator(".app")
+        assert apps.count() == 2
+        # the second widget dark: the first (and the page) stay light
+        widgets[1].theme = "dark"
+        page.evaluate("window.__apps[1].renders.length = 0")
+        page.evaluate("window.__views[1].update({theme: 'dark'})")
+        page.wait_for_function("window.__apps[1].renders.length > 0")
+        assert apps.evaluate_all("els => els.map(e => e.dataset.theme)") == ["light", "dark"]
+        backgrounds = apps.evaluate_all("els => els.map(e => getComputedStyle(e).backgroundColor)")
+        assert backgrounds[0] == "rgb(255, 255, 255)" and backgrounds[1] != backgrounds[0]
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(255, 255, 255)"
+        # a dark widget in a light page draws its title and brand light on dark
+        brand = page.locator(".app[data-theme=dark] .brand").evaluate("el => getComputedStyle(el).color")
+        assert sum(int(v) for v in brand[brand.index("(") + 1 : -1].split(",")[:3]) > 550, brand
+        # each 2D/3D control is its own radio group: both show their checked dimension
+        checked = page.locator(".app").evaluate_all(
+            "apps => apps.map(a => [2, 3].map(d => a.querySelector(`[data-testid=dim-${d}]`).checked))"
+        )
+        assert checked == [[False, True], [True, False]]  # the first widget in 3D, the second in 2D
+        page.screenshot(path=str(OUTPUT / "widgets-two-on-a-page.png"))
+
+        # re-run the first widget's cell: its view goes, a new widget takes its place
+        page.evaluate("window.__remove(0)")
+        assert show(page, widgets, 2)["view"] == "single"
+        page.evaluate("window.__apps[2].controller.redraw()")
+        page.wait_for_function("window.__apps[2].whenRendered().then(() => true)")
+        assert page.locator(".app").count() == 2
+        page.screenshot(path=str(OUTPUT / "widgets-after-rerun.png"))
+        assert not errors, errors
+    finally:
+        context.close()
+        for widget in widgets:
+            widget.close()

@@ -4,11 +4,11 @@
 import type { PickingInfo } from "@deck.gl/core";
 import { RunData } from "../data/run-data";
 import { searchTokens } from "../data/search";
-import { layoutKey, METHODS } from "../data/layout";
+import { layoutKey } from "../data/layout";
 import type { DataSource } from "../data/types";
 import { Canvas, type Camera2D, type Camera3D, type CameraChange } from "../render/canvas";
 import { legend } from "../render/colors";
-import { CELL, GAP, PITCH, cellAt, cellOrigin, nearestCell, zoomToFit, type Cell } from "../render/geometry";
+import { CELL, cellAt, cellOrigin, chooseGrid, gridSize, nearestCell, setGrid, zoomToFit, type Cell } from "../render/geometry";
 import { Overlay } from "../render/overlay";
 import { tokenOf, type DrawSettings } from "../views/common";
 import { DEFAULT_POINT_BUDGET } from "../views/lod";
@@ -22,12 +22,15 @@ import { MatrixPatches, atlasFor, loadAtlas, patchLayers } from "../views/patche
 import { comparing, driftOf, maxDrift, syncComparison } from "./compare.svelte";
 import { loadSelection, selection } from "./selection.svelte";
 import { app, type Tooltip } from "./state.svelte";
+import { chooseLayout, settingsForRun } from "./choices";
 import { formatUrlState, type UrlState } from "./url";
 
 const TRANSITION_MS = 650;
 const ENTER_FRACTION = 0.78;
 const LEAVE_FRACTION = 0.4;
 const POLL_MS = 10_000;
+/** Screen pixels around the Matrix View's grid: its layer headers on the left, head headers on top. */
+const MATRIX_MARGIN = { left: 44, top: 34, right: 12, bottom: 24 };
 
 export interface RenderEvent {
   view: string;
@@ -50,6 +53,7 @@ export class Controller {
   private frame = 0;
   private hits: Uint8Array | null = null;
   private poll: ReturnType<typeof setInterval> | null = null;
+  private resizeObserver: ResizeObserver | null = null;
   private readonly listeners: ((event: RenderEvent) => void)[] = [];
   /** layer, head and step scrubbing: frames laid over each other, drawn in the cell it started in */
   readonly scrub: Scrub;
@@ -69,7 +73,29 @@ export class Controller {
       onCamera: (change) => this.onCamera(change),
     });
     this.lastSize = this.canvas.size;
-    new ResizeObserver(() => this.onResize()).observe(element);
+    this.resizeObserver = new ResizeObserver(() => this.onResize());
+    this.resizeObserver.observe(element);
+  }
+
+  /**
+   * Stop everything that could still touch the canvas (the resize observer, polling, timers,
+   * loads under way) and release the WebGL context: a host removing the App calls this (a notebook
+   * re-running the widget's cell), or a late callback would reach a finalized deck.
+   */
+  destroy(): void {
+    this.resizeObserver?.disconnect();
+    this.resizeObserver = null;
+    if (this.poll) clearInterval(this.poll);
+    this.poll = null;
+    for (const timer of [this.refineTimer, this.progressTimer]) clearTimeout(timer);
+    cancelAnimationFrame(this.frame);
+    cancelAnimationFrame(this.labelFrame);
+    this.abort.abort();
+    this.listeners.length = 0;
+    const canvas = this.canvas;
+    this.canvas = null;
+    this.overlay = null;
+    canvas?.deck.finalize();
   }
 
   /** whether the camera is where the controller fitted it (no pan or zoom by the user since) */
@@ -117,8 +143,12 @@ export class Controller {
     };
   }
 
-  async start(initial: UrlState): Promise<void> {
+  /** the URL's fields at start (the rest are defaults the app may choose for the run) */
+  private given: ReadonlySet<keyof UrlState> = new Set();
+
+  async start(initial: UrlState, given: ReadonlySet<keyof UrlState> = new Set()): Promise<void> {
     Object.assign(app, initial);
+    this.given = given;
     try {
       app.runs = await this.source.listRuns();
       if (!app.runs.length) throw new Error("this server shows no runs");
@@ -134,9 +164,20 @@ export class Controller {
     const before = { ...this.urlState() };
     Object.assign(app, change);
     if (change.run !== undefined && change.run !== before.run) {
-      await this.openRun();
+      if (app.scrub !== "steps") {
+        // another run's rows are other tokens (a training series' steps share them: scrubbing keeps it)
+        selection.current = null;
+        selection.version++;
+      }
+      try {
+        await this.openRun(this.data?.details.kind ?? null);
+      } catch (error) {
+        this.fail(error);
+      }
+      this.syncUrl(push);
       return;
     }
+    if (change.method !== undefined) app.waitingFor = null;
     if (change.search !== undefined || change.match !== undefined) this.runSearch();
     const viewChanged =
       app.view !== before.view || app.layer !== before.layer || app.head !== before.head;
@@ -166,8 +207,8 @@ export class Controller {
   }
 
   urlState(): UrlState {
-    const { run, view, layer, head, method, dim, color, search, match, theme, labels, sizeByNorm, compare, scrub } = app;
-    return { run, view, layer, head, method, dim, color, search, match, theme, labels, sizeByNorm, compare, scrub };
+    const { run, view, layer, head, method, dim, color, search, match, theme, labels, sizeByNorm, compare, scrub, patches } = app;
+    return { run, view, layer, head, method, dim, color, search, match, theme, labels, sizeByNorm, compare, scrub, patches };
   }
 
   openHead(layer: number, head: number): Promise<void> {
@@ -193,36 +234,33 @@ export class Controller {
     }
   }
 
-  private async openRun(): Promise<void> {
+  /** Open `app.run`; `previous`: the kind of the run shown before (null: the first run opened). */
+  private async openRun(previous: string | null = null): Promise<void> {
     this.beginRender();
     this.matrix = null;
+    this.matrixPatches = null;
     this.single = null;
+    this.hovered = null;
+    app.tooltip = null;
     app.error = "";
     app.loading = { active: true, done: 0, total: 0, label: "loading tokens" };
     this.data = await RunData.load(this.source, app.run);
     performance.mark("attentionviz:run-loaded");
-    app.details = this.data.details;
+    const details = this.data.details;
+    app.details = details;
     app.layer = Math.min(app.layer, this.data.layers - 1);
     app.head = Math.min(app.head, this.data.heads - 1);
-    this.chooseLayout();
+    Object.assign(app, settingsForRun(details.kind, previous, app, this.given));
+    const { width, height } = this.canvas?.size ?? { width: 1000, height: 700 };
+    setGrid(chooseGrid(this.data.layers, this.data.heads, width - MATRIX_MARGIN.left - MATRIX_MARGIN.right, height - MATRIX_MARGIN.top - MATRIX_MARGIN.bottom));
+    const choice = chooseLayout(details.layouts, this.data.layers * this.data.heads, { method: app.method, dim: app.dim });
+    app.method = choice.method;
+    app.dim = choice.dim;
+    app.waitingFor = choice.waitingFor;
     this.runSearch();
     this.startPolling();
     await this.syncCompare();
     await this.show({ animate: false, keepCamera: this.scrub.active });
-  }
-
-  /** Keep the requested projection if any head has it, else take the first that exists. */
-  private chooseLayout(): void {
-    const layouts = this.data!.details.layouts;
-    const has = (method: string, dim: number) => (layouts[layoutKey(method, dim)] ?? []).length > 0;
-    if (has(app.method, app.dim) && has(app.method, 2)) return;
-    for (const method of [app.method, ...METHODS.map((m) => m.id)]) {
-      if (has(method, 2)) {
-        app.method = method;
-        if (!has(method, app.dim)) app.dim = 2;
-        return;
-      }
-    }
   }
 
   private startPolling(): void {
@@ -283,7 +321,8 @@ export class Controller {
       this.matrixPatches = data.details.image_grid ? new MatrixPatches(data, key, this.matrix.perCell, atlas) : null;
     }
     const matrix = this.matrix;
-    this.overlay?.setMatrix(data.layers, data.heads, (l, h) => !data.has(l, h, key));
+    const untranslated = new Set(data.details.untranslated);
+    this.overlay?.setMatrix(data.layers, data.heads, (l, h) => !data.has(l, h, key), (l, h) => untranslated.has(l * data.heads + h));
     this.overlay?.setTint(this.driftTint());
     app.lod = matrix.lod ? { perCell: matrix.perCell, points: matrix.perCell * data.layers * data.heads, inView: 0 } : null;
     app.headInfo = null;
@@ -389,11 +428,9 @@ export class Controller {
 
   private matrixCamera(): Camera2D {
     this.fitted = true;
-    const data = this.data!;
     const { width, height } = this.canvas!.size;
-    const w = data.heads * PITCH - GAP;
-    const h = data.layers * PITCH - GAP;
-    const margin = { left: 44, top: 34, right: 12, bottom: 12 };
+    const [w, h] = gridSize();
+    const margin = MATRIX_MARGIN;
     const zoom = Math.min(
       zoomToFit(w, width - margin.left - margin.right),
       zoomToFit(h, height - margin.top - margin.bottom),
@@ -461,7 +498,9 @@ export class Controller {
   private updateLabels(): void {
     if (!this.single || !this.canvas) return;
     const { width, height } = this.canvas.size;
-    this.single.updateLabels(this.settings, this.projector(), width, height);
+    const sel = selection.current;
+    const selected = sel && sel.layer === this.single.layer && sel.head === this.single.head ? sel : null;
+    this.single.updateLabels(this.settings, this.projector(), width, height, selected);
   }
 
   redraw(): void {
@@ -483,13 +522,23 @@ export class Controller {
             })
           : [];
       const atlas = this.data?.details.image_grid ? atlasFor(this.source.patchAtlasUrl(this.data.id)) : null;
-      const place = { color: settings.color, norms: single.norms, dim: single.dim, rows: single.layout?.rows ?? 0, positions: single.positions!, worldOf: (i: number) => single.worldOf(i) };
+      const place = {
+        color: settings.color,
+        norms: single.norms,
+        dim: single.dim,
+        rows: single.layout?.rows ?? 0,
+        positions: single.positions!,
+        worldOf: (i: number) => single.worldOf(i),
+        style: app.patches,
+        hits: settings.hits,
+        theme: settings.theme,
+      };
       const patches = atlas && single.positions ? patchLayers(this.data!, atlas, place) : [];
       this.canvas.setLayers([...single.layers(settings), ...patches, ...extra]);
     } else if (this.matrix) {
       const layers = this.matrix.layers(settings);
       const zoom = this.canvas.currentCamera.zoom;
-      this.canvas.setLayers(this.matrixPatches?.over(layers, zoom, app.color) ?? layers);
+      this.canvas.setLayers(this.matrixPatches?.over(layers, zoom, app.color, settings.hits, settings.theme) ?? layers);
     }
     this.updateOverlay();
   }
@@ -544,6 +593,7 @@ export class Controller {
     if (app.view === "matrix") {
       if (this.matrixPatches?.changedAt(camera.zoom)) this.scheduleRedraw();
       if (userInteraction && cellPixels >= ENTER_FRACTION * side) {
+        app.tooltip = null; // it named the cell under the pointer, which now fills the view
         const world = this.pointer ? this.canvas.unproject(this.pointer[0], this.pointer[1]) : camera.target;
         const cell = nearestCell(world?.[0] ?? camera.target[0], world?.[1] ?? camera.target[1], this.data.layers, this.data.heads);
         void this.openHead(cell.layer, cell.head);
@@ -626,6 +676,8 @@ export class Controller {
       this.fail(error);
       return;
     }
+    app.tooltip = null;
+    this.updateLabels();
     this.redraw();
     await this.finishRender(generation);
   }
@@ -649,31 +701,47 @@ export class Controller {
     await this.finishRender(generation);
   }
 
+  /**
+   * A click on a point selects its sequence; on a Matrix cell, opens the head. A click on empty
+   * canvas clears what is shown over the points: the selection, and the search.
+   */
   private onClick(info: PickingInfo): void {
-    if (this.data && app.view === "single" && this.single?.layout) {
+    app.tooltip = null; // the panel that opens, or the head, moves what the tooltip pointed at
+    if (!this.data) return;
+    if (app.view === "single" && this.single?.layout) {
       const index = this.single.pick(info.x, info.y, this.projector());
-      void this.select(index === null ? null : this.single.rowOf(index));
+      if (index !== null) void this.select(this.single.rowOf(index));
+      else void this.clearAll();
       return;
     }
-    if (!this.data || app.view !== "matrix" || !info.coordinate) return;
+    if (app.view !== "matrix" || !info.coordinate) return;
     const cell = cellAt(info.coordinate[0], info.coordinate[1], this.data.layers, this.data.heads);
-    if (cell) {
-      app.tooltip = null;
-      void this.openHead(cell.layer, cell.head);
-    }
+    if (cell) void this.openHead(cell.layer, cell.head);
+    else if (app.search) void this.set({ search: "" });
+  }
+
+  private async clearAll(): Promise<void> {
+    if (app.search) {
+      selection.current = null;
+      selection.version++;
+      await this.set({ search: "" });
+    } else if (selection.current) await this.select(null);
   }
 
   private cellTooltip(cell: Cell, x: number, y: number): Tooltip {
     const key = layoutKey(app.method, 2);
     const has = this.data!.has(cell.layer, cell.head, key);
     const drift = comparing.comparison?.heads.find((h) => h.layer === cell.layer && h.head === cell.head);
-    const parts = drift ? [`drift ${fixed(drift.drift)} against ${comparing.against}`, `attention ${fixed(drift.attention)} · layout ${fixed(drift.layout)}`] : undefined;
+    const parts = drift ? [`drift ${fixed(drift.drift)} against ${comparing.against}`, `attention ${fixed(drift.attention)} · layout ${fixed(drift.layout)}`] : [];
+    if (this.data!.details.untranslated.includes(cell.layer * this.data!.heads + cell.head)) {
+      parts.push("keys left untranslated: moving them onto the queries cost too much fidelity");
+    }
     return {
       x,
       y,
       title: `L${cell.layer} H${cell.head}`,
       subtitle: has ? "click or zoom in to open" : `no ${key} layout yet`,
-      lines: parts,
+      lines: parts.length ? parts : undefined,
     };
   }
 

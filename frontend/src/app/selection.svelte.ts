@@ -34,6 +34,8 @@ export interface SelectionEdits {
   hoverKey: number | null;
   valueWeight: boolean;
   log: boolean;
+  /** line opacity relative to each query's strongest key instead of the whole matrix's */
+  perRow: boolean;
   k: number;
   threshold: number;
 }
@@ -53,6 +55,7 @@ export const EDITS_DEFAULT: SelectionEdits = {
   hoverKey: null,
   valueWeight: false,
   log: false,
+  perRow: false,
   k: 3,
   threshold: 0.05,
 };
@@ -112,7 +115,7 @@ export function edited(sel: Selection, edits: SelectionEdits, aggregate = false)
  * keeps each query's heaviest k (the scatterplot), null keeps all (the Sentence View).
  */
 export function linesOf(matrix: Float32Array, n: number, edits: SelectionEdits, k: number | null): Line[] {
-  const weights = displayWeights(matrix, edits.log);
+  const weights = displayWeights(matrix, edits.log, edits.perRow ? n : null);
   const off = new Set(edits.off);
   const lines: Line[] = [];
   for (let i = 0; i < n; i++) {

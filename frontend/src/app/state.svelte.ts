@@ -35,6 +35,8 @@ export interface AppState extends UrlState {
   /** Matrix View level of detail: rows per cell, in all, and per cell in view once zoomed in (0: none) */
   lod: { perCell: number; points: number; inView: number } | null;
   rendered: boolean;
+  /** the projection asked for while the app shows another that more heads have (see choices.ts) */
+  waitingFor: string | null;
 }
 
 export const app: AppState = $state({
@@ -49,4 +51,5 @@ export const app: AppState = $state({
   legend: null,
   lod: null,
   rendered: false,
+  waitingFor: null,
 });

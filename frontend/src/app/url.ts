@@ -24,7 +24,12 @@ export interface UrlState {
   compare: string;
   /** what the scrubber moves through ("" when off) */
   scrub: ScrubMode;
+  /** image runs, Single View: each patch over a disc of its point's colour, tinted by it, or plain */
+  patches: PatchStyle;
 }
+
+export type PatchStyle = "outline" | "fill" | "plain";
+export const PATCH_STYLES: readonly PatchStyle[] = ["outline", "fill", "plain"];
 
 export const DEFAULTS: UrlState = {
   run: "",
@@ -41,6 +46,7 @@ export const DEFAULTS: UrlState = {
   sizeByNorm: false,
   compare: "",
   scrub: "",
+  patches: "outline",
 };
 
 const KEYS: Record<keyof UrlState, string> = {
@@ -58,6 +64,7 @@ const KEYS: Record<keyof UrlState, string> = {
   sizeByNorm: "size",
   compare: "compare",
   scrub: "scrub",
+  patches: "patches",
 };
 
 function int(value: string | null, fallback: number): number {
@@ -85,7 +92,14 @@ export function parseUrlState(search: string): UrlState {
     sizeByNorm: get("sizeByNorm") === "1",
     compare: get("compare") ?? "",
     scrub: SCRUB_MODES.find((m) => m && m === get("scrub")) ?? "",
+    patches: PATCH_STYLES.find((style) => style === get("patches")) ?? DEFAULTS.patches,
   };
+}
+
+/** The fields the query string sets (the others are the defaults'). */
+export function givenKeys(search: string): Set<keyof UrlState> {
+  const p = new URLSearchParams(search);
+  return new Set((Object.keys(KEYS) as (keyof UrlState)[]).filter((key) => p.has(KEYS[key])));
 }
 
 /** Query string holding the fields that differ from the defaults (the run always). */

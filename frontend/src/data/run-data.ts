@@ -62,13 +62,19 @@ export class RunData {
 
   private availableSets = new Map<string, Set<number>>();
 
-  /** Re-read which layouts exist (an embedding may still be running); true when something changed. */
+  /**
+   * Re-read which layouts exist (an embedding may still be running); true when something changed.
+   * Heads that gained layouts may have been marked by the normalisation rule: the run's record is
+   * read again then.
+   */
   async refreshLayouts(): Promise<boolean> {
     const layouts = await this.source.layouts(this.id);
     const before = JSON.stringify(this.details.layouts);
-    this.details = { ...this.details, layouts };
+    if (JSON.stringify(layouts) === before) return false;
+    const details = await this.source.run(this.id);
+    this.details = { ...details, layouts };
     this.availableSets.clear();
-    return JSON.stringify(layouts) !== before;
+    return true;
   }
 
   layout(layer: number, head: number, key: string, limit?: number): Promise<HeadLayout> {

@@ -2,6 +2,7 @@
 // it loads from a blob URL): the notebook widget (anywidget's `export default { render }`,
 // hosts/widget.ts) and the single-file export (`mountFiles`, hosts/file.ts).
 
+import "./luma-once"; // first: before luma.gl's own module runs
 import { render } from "./widget";
 
 export { mountFiles } from "./file";

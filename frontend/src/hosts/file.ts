@@ -5,7 +5,7 @@
 import { mount } from "svelte";
 import App from "../app/App.svelte";
 import { Controller } from "../app/controller";
-import { parseUrlState } from "../app/url";
+import { givenKeys, parseUrlState } from "../app/url";
 import { HttpDataSource } from "../data/http";
 import { installAutomation } from "./automation";
 import { container, type Transport } from "./embedded";
@@ -53,7 +53,7 @@ export function mountFiles(el: HTMLElement, files: Record<string, string>): Cont
   });
   installAutomation(controller);
   mount(App, { target: container(el, "100vh"), props: { controller } });
-  void controller.start(parseUrlState(location.search));
+  void controller.start(parseUrlState(location.search), givenKeys(location.search));
   return controller;
 }
 

@@ -5,7 +5,7 @@
 import { mount } from "svelte";
 import App from "../app/App.svelte";
 import { Controller } from "../app/controller";
-import { parseUrlState } from "../app/url";
+import { givenKeys, parseUrlState } from "../app/url";
 import { HttpDataSource } from "../data/http";
 import { installAutomation } from "./automation";
 
@@ -24,4 +24,4 @@ const controller = new Controller(new HttpDataSource("api"), {
 installAutomation(controller);
 mount(App, { target: document.getElementById("app")!, props: { controller } });
 window.addEventListener("popstate", () => void controller.set(parseUrlState(location.search)));
-void controller.start(parseUrlState(location.search));
+void controller.start(parseUrlState(location.search), givenKeys(location.search));

@@ -12,7 +12,7 @@ import { DEFAULTS, type UrlState } from "../app/url";
 import { HttpDataSource } from "../data/http";
 import type { RunDetails } from "../data/types";
 import { installAutomation } from "./automation";
-import { container, scopeKeys, type Transport } from "./embedded";
+import { container, type Transport } from "./embedded";
 import { watchSelection } from "./selection-watch.svelte";
 
 /** The part of anywidget's model this host uses. */
@@ -59,7 +59,9 @@ class WidgetDataSource extends HttpDataSource {
   override async run(run: string): Promise<RunDetails> {
     const details = await super.run(run);
     if (details.kind === "image") {
-      const paths = [this.patchPath(run), ...Array.from({ length: details.n_sequences }, (_, s) => this.imagePath(run, s))];
+      const paths = [this.patchPath(run), ...Array.from({ length: details.n_sequences }, (_, s) => this.imagePath(run, s))].filter(
+        (path) => !this.urls.has(path), // fetched when the run first opened
+      );
       await Promise.all(
         paths.map(async (path) => {
           const response = await this.request(path);
@@ -98,9 +100,9 @@ function mountApp(el: HTMLElement, transport: Transport, height: string, options
   installAutomation(controller);
   const box = container(el, height);
   box.tabIndex = -1;
-  const unscope = scopeKeys(box);
-  const component = mount(App, { target: box, props: { controller } });
-  return { controller, box, component, release: () => { unscope(); source.release(); } };
+  // a notebook moves between cells on arrow keys: the App answers only keys pressed inside it
+  const component = mount(App, { target: box, props: { controller, keyScope: box } });
+  return { controller, box, component, release: () => source.release() };
 }
 
 interface Answer {
@@ -216,7 +218,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
     comm.close();
     for (const [trait] of SYNCED) model.off(`change:${trait}`, onTrait);
     model.off("change:height", onHeight);
-    controller.canvas?.deck.finalize();
+    controller.destroy();
     void unmount(component);
   };
 }

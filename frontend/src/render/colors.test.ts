@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { COLOR_MODES, css, hex, KEY, legend, QUERY, ramp } from "./colors";
+import { COLOR_MODES, colorModesFor, css, heat, hex, KEY, legend, QUERY, ramp } from "./colors";
 
 describe("colour scales", () => {
   it("ramps run light to dark from 0.25 of the scale, and stay inside it", () => {
@@ -33,5 +33,22 @@ describe("colour scales", () => {
       expect(spec.description).toBe(mode.description);
       expect(spec.items.length).toBeGreaterThan(0);
     }
+  });
+
+  it("the heat scale runs dark to light (perceptually ordered) and clamps", () => {
+    const luminance = (c: number[]) => 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+    const steps = [0, 0.2, 0.4, 0.6, 0.8, 1].map((v) => luminance(heat(v)));
+    for (let i = 1; i < steps.length; i++) expect(steps[i]).toBeGreaterThan(steps[i - 1]);
+    expect(heat(-1)).toEqual(heat(0));
+    expect(heat(2)).toEqual(hex("#fde725"));
+  });
+
+  it("image runs are offered no colouring that reads token text or sentence positions", () => {
+    const image = colorModesFor("image").map((m) => m.id);
+    expect(image).toEqual(expect.arrayContaining(["query_key", "norm", "patch_row", "patch_col"]));
+    for (const text of ["position", "pos_mod_5", "punctuation", "token_length", "seq_length", "frequency"]) {
+      expect(image).not.toContain(text);
+    }
+    expect(colorModesFor("text").map((m) => m.id)).not.toContain("patch_row");
   });
 });

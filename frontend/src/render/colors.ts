@@ -21,47 +21,62 @@ export interface ColorModeInfo {
   description: string;
   /** needs the head's q/k norms */
   perHead: boolean;
-  /** only for image runs */
-  images?: boolean;
+  /** the kinds of run it means something for (token text, sentence positions: text; patches: image) */
+  kinds: readonly RunKind[];
 }
 
+export type RunKind = "text" | "image";
+const TEXT: readonly RunKind[] = ["text"];
+const IMAGE: readonly RunKind[] = ["image"];
+const BOTH: readonly RunKind[] = ["text", "image"];
+
 export const COLOR_MODES: ColorModeInfo[] = [
-  { id: "query_key", label: "query vs. key", description: "Queries are green, keys are pink.", perHead: false },
+  { id: "query_key", label: "query vs. key", description: "Queries are green, keys are pink.", perHead: false, kinds: BOTH },
   {
     id: "position",
     label: "position",
     description: "The token's position in its sequence, normalised to 0..1: light at the start, dark at the end.",
     perHead: false,
+    kinds: TEXT,
   },
   {
     id: "pos_mod_5",
     label: "position mod 5",
     description: "Position modulo 5 as five hues; queries take the dark shade, keys the light one.",
     perHead: false,
+    kinds: TEXT,
   },
   {
     id: "punctuation",
     label: "punctuation / special",
     description: "Punctuation and special tokens ([CLS], [SEP], BOS, ...) against words and numbers.",
     perHead: false,
+    kinds: TEXT,
   },
   {
     id: "norm",
     label: "q/k norm",
     description: "The length of each query or key vector in this head, as the model multiplies them.",
     perHead: true,
+    kinds: BOTH,
   },
-  { id: "token_length", label: "token length", description: "Characters in the token's text.", perHead: false },
-  { id: "seq_length", label: "sequence length", description: "Tokens in the token's sequence.", perHead: false },
+  { id: "token_length", label: "token length", description: "Characters in the token's text.", perHead: false, kinds: TEXT },
+  { id: "seq_length", label: "sequence length", description: "Tokens in the token's sequence.", perHead: false, kinds: TEXT },
   {
     id: "frequency",
     label: "token frequency",
     description: "How often the token's text occurs in the corpus (each token counted once), on a log scale.",
     perHead: false,
+    kinds: TEXT,
   },
-  { id: "patch_row", label: "patch row", description: "The patch's row in its image, top (light) to bottom (dark); [CLS] lightest.", perHead: false, images: true },
-  { id: "patch_col", label: "patch column", description: "The patch's column in its image, left (light) to right (dark); [CLS] lightest.", perHead: false, images: true },
+  { id: "patch_row", label: "patch row", description: "The patch's row in its image, top (light) to bottom (dark); [CLS] lightest.", perHead: false, kinds: IMAGE },
+  { id: "patch_col", label: "patch column", description: "The patch's column in its image, left (light) to right (dark); [CLS] lightest.", perHead: false, kinds: IMAGE },
 ];
+
+/** The colour modes that mean something for a run of this kind, in menu order. */
+export function colorModesFor(kind: string): ColorModeInfo[] {
+  return COLOR_MODES.filter((mode) => mode.kinds.includes(kind === "image" ? "image" : "text"));
+}
 
 export const QUERY: Rgba = [95, 185, 108, 255];
 export const KEY: Rgba = [227, 55, 143, 255];
@@ -104,6 +119,19 @@ function lut(stops: string[]): Uint8Array {
   }
   return out;
 }
+
+/** viridis (matplotlib's perceptually uniform map), dark purple (low) to yellow (high) */
+const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725"];
+const HEAT = lut(VIRIDIS);
+
+/** A heatmap's colour for v in [0, 1] (clamped): viridis, perceptually uniform, light at the top. */
+export function heat(v: number): Rgba {
+  const i = Math.round(Math.max(0, Math.min(1, v)) * 255) * 3;
+  return [HEAT[i], HEAT[i + 1], HEAT[i + 2], 255];
+}
+
+/** The heat scale as a CSS gradient, low to high. */
+export const HEAT_GRADIENT = `linear-gradient(to right, ${VIRIDIS.join(", ")})`;
 
 const QUERY_RAMP = lut(YLGN);
 const KEY_RAMP = lut(PURD);

@@ -1,12 +1,17 @@
-// World coordinates shared by the Matrix and Single Views: head (layer l, head h) owns the square
-// cell [h * PITCH, h * PITCH + CELL] x [l * PITCH, l * PITCH + CELL] (y grows downwards: layer 0 on
-// top). A layout is centred in its cell and scaled by its longest side, so its aspect ratio holds.
+// World coordinates shared by the Matrix and Single Views: head (layer l, head h) owns a square
+// cell of side CELL (y grows downwards: layer 0 on top). A grid deeper than it is wide (SmolLM2's
+// 30 layers x 9 heads) is folded into side-by-side blocks of consecutive layers, so that it fills a
+// window instead of a thin column: block b holds layers b * rows .. (b + 1) * rows - 1. The fold is
+// chosen once per run (`setGrid`) and every placement below follows it. A layout is centred in its
+// cell and scaled by its longest side, so its aspect ratio holds.
 
 import type { HeadLayout } from "../data/types";
 
 export const CELL = 100;
 export const GAP = 24;
 export const PITCH = CELL + GAP;
+/** Extra space between two blocks of a folded grid: room for the right block's layer headers. */
+export const BLOCK_GAP = 76;
 const FILL = 0.94;
 
 export interface Cell {
@@ -14,8 +19,67 @@ export interface Cell {
   head: number;
 }
 
+/** A model's heads as drawn: `blocks` side by side, each `rows` layers of `heads` cells. */
+export interface Grid {
+  layers: number;
+  heads: number;
+  blocks: number;
+  rows: number;
+}
+
+/** Until a run sets its grid: one block, as deep and wide as anything placed in it. */
+let grid: Grid = { layers: Number.MAX_SAFE_INTEGER, heads: 4096, blocks: 1, rows: Number.MAX_SAFE_INTEGER };
+
+/** Use `next` for every placement from now on (the controller sets it when it opens a run). */
+export function setGrid(next: Grid): void {
+  grid = next;
+}
+
+export function currentGrid(): Grid {
+  return grid;
+}
+
+/** One block of `layers` rows (no fold). */
+export function unfolded(layers: number, heads: number): Grid {
+  return { layers, heads, blocks: 1, rows: Math.max(1, layers) };
+}
+
+/** The grid folded into `blocks` blocks of consecutive layers. */
+export function folded(layers: number, heads: number, blocks: number): Grid {
+  const rows = Math.ceil(Math.max(1, layers) / Math.max(1, Math.min(blocks, layers)));
+  return { layers, heads, blocks: Math.ceil(Math.max(1, layers) / rows), rows }; // no empty block
+}
+
+/** World width of one block (its cells and the gap before the next block). */
+function blockPitch(g: Grid): number {
+  return g.heads * PITCH + BLOCK_GAP;
+}
+
+/** The grid's world size [width, height] (no trailing gaps). */
+export function gridSize(g: Grid = grid): [number, number] {
+  return [g.blocks * blockPitch(g) - BLOCK_GAP - GAP, g.rows * PITCH - GAP];
+}
+
+/**
+ * The fold that draws the biggest cells in a `width` x `height` pixel box (headers' margins
+ * already taken off): one block unless folding makes cells at least 20% bigger.
+ */
+export function chooseGrid(layers: number, heads: number, width: number, height: number): Grid {
+  const cellPixels = (g: Grid) => {
+    const [w, h] = gridSize(g);
+    return CELL * Math.min(width / w, height / h);
+  };
+  let best = unfolded(layers, heads);
+  for (let blocks = 2; blocks <= Math.min(layers, 8); blocks++) {
+    const candidate = folded(layers, heads, blocks);
+    if (cellPixels(candidate) > 1.2 * cellPixels(best)) best = candidate;
+  }
+  return best;
+}
+
 export function cellOrigin(layer: number, head: number): [number, number] {
-  return [head * PITCH, layer * PITCH];
+  const block = Math.floor(layer / grid.rows);
+  return [block * blockPitch(grid) + head * PITCH, (layer - block * grid.rows) * PITCH];
 }
 
 export function cellCentre(layer: number, head: number): [number, number] {
@@ -25,20 +89,33 @@ export function cellCentre(layer: number, head: number): [number, number] {
 
 /** The cell under a world position, or null in a gap or outside the grid. */
 export function cellAt(x: number, y: number, layers: number, heads: number): Cell | null {
-  const head = Math.floor(x / PITCH);
-  const layer = Math.floor(y / PITCH);
-  if (head < 0 || layer < 0 || head >= heads || layer >= layers) return null;
-  if (x - head * PITCH > CELL || y - layer * PITCH > CELL) return null;
+  const block = Math.floor(x / blockPitch(grid));
+  const within = x - block * blockPitch(grid);
+  const head = Math.floor(within / PITCH);
+  const row = Math.floor(y / PITCH);
+  const layer = block * grid.rows + row;
+  if (block < 0 || head < 0 || row < 0 || head >= heads || row >= grid.rows || layer >= layers) return null;
+  if (within - head * PITCH > CELL || y - row * PITCH > CELL) return null;
   return { layer, head };
 }
 
 /** The cell nearest a world position (always one of the grid). */
 export function nearestCell(x: number, y: number, layers: number, heads: number): Cell {
   const clamp = (v: number, n: number) => Math.max(0, Math.min(n - 1, v));
+  const block = clamp(Math.floor((x + BLOCK_GAP / 2) / blockPitch(grid)), grid.blocks);
+  const within = x - block * blockPitch(grid);
+  const row = clamp(Math.floor((y + GAP / 2) / PITCH), grid.rows);
   return {
-    layer: clamp(Math.floor((y + GAP / 2) / PITCH), layers),
-    head: clamp(Math.floor((x + GAP / 2) / PITCH), heads),
+    layer: clamp(block * grid.rows + row, layers),
+    head: clamp(Math.floor((within + GAP / 2) / PITCH), heads),
   };
+}
+
+/** Whether any of layer `layer`'s cells meets the world rectangle [x0, y0, x1, y1]. */
+export function layerInView(layer: number, view: [number, number, number, number]): boolean {
+  const [x, y] = cellOrigin(layer, 0);
+  const right = x + grid.heads * PITCH - GAP;
+  return y + CELL >= view[1] && y <= view[3] && right >= view[0] && x <= view[2];
 }
 
 /** Zoom (log2 pixels per world unit) at which `worldSize` spans `fraction` of `pixels`. */

@@ -2,7 +2,7 @@
 // labels, the row and column headers, the hovered cell, and the Single View's token labels (over
 // it). The DOM costs no shader compilation, which is what dominates a software-rendered first frame.
 
-import { CELL, PITCH, cellOrigin, type Cell } from "./geometry";
+import { CELL, PITCH, cellOrigin, currentGrid, type Cell } from "./geometry";
 
 export interface LabelBox {
   x: number;
@@ -10,6 +10,8 @@ export interface LabelBox {
   text: string;
   /** a token's query or key, or a caption (compare mode: which run a panel shows) */
   kind: "query" | "key" | "caption";
+  /** with a sequence selected: its tokens' labels stand out, the others fade */
+  emphasis?: "selected" | "faded";
 }
 
 export interface Projection {
@@ -26,8 +28,9 @@ export class Overlay {
   private readonly labels: HTMLDivElement;
   private readonly hover: HTMLDivElement;
   private rowHeaders: HTMLDivElement[] = [];
-  private colHeaders: HTMLDivElement[] = [];
-  private size = { layers: 0, heads: 0 };
+  /** per block of the grid, its head headers */
+  private colHeaders: HTMLDivElement[][] = [];
+  private size = { layers: 0, heads: 0, blocks: 0 };
 
   constructor(under: HTMLElement, over: HTMLElement) {
     this.cells = div(under, "avz-world avz-cells");
@@ -37,10 +40,19 @@ export class Overlay {
     this.labels = div(over, "avz-labels");
   }
 
-  /** Build the matrix decoration for a run; `missing` cells (no layout yet) are drawn hatched. */
-  setMatrix(layers: number, heads: number, missing: (layer: number, head: number) => boolean): void {
-    if (this.size.layers !== layers || this.size.heads !== heads) {
-      this.size = { layers, heads };
+  /**
+   * Build the matrix decoration for a run; `missing` cells (no layout yet) are drawn hatched,
+   * `marked` ones (keys left untranslated by the automatic rule) carry a corner mark.
+   */
+  setMatrix(
+    layers: number,
+    heads: number,
+    missing: (layer: number, head: number) => boolean,
+    marked: (layer: number, head: number) => boolean = () => false,
+  ): void {
+    const blocks = currentGrid().blocks;
+    if (this.size.layers !== layers || this.size.heads !== heads || this.size.blocks !== blocks) {
+      this.size = { layers, heads, blocks };
       this.cells.replaceChildren();
       this.grid.replaceChildren(this.hover);
       this.headers.replaceChildren();
@@ -56,11 +68,20 @@ export class Overlay {
         }
       }
       this.rowHeaders = Array.from({ length: layers }, (_, l) => header(this.headers, `L${l}`, "avz-row"));
-      this.colHeaders = Array.from({ length: heads }, (_, h) => header(this.headers, `H${h}`, "avz-col"));
+      this.colHeaders = Array.from({ length: blocks }, () =>
+        Array.from({ length: heads }, (_, h) => header(this.headers, `H${h}`, "avz-col")),
+      );
     }
+    for (const mark of [...this.grid.querySelectorAll(".avz-raw")]) mark.remove();
     for (const cell of this.cells.children as HTMLCollectionOf<HTMLDivElement>) {
       const [l, h] = (cell.dataset.cell ?? "0.0").split(".").map(Number);
       cell.classList.toggle("missing", missing(l, h));
+      if (marked(l, h)) {
+        const [x, y] = cellOrigin(l, h);
+        const mark = div(this.grid, "avz-raw");
+        mark.dataset.cell = `${l}.${h}`;
+        place(mark, x + CELL, y, 0, 0);
+      }
     }
   }
 
@@ -97,7 +118,7 @@ export class Overlay {
     labels.forEach((label, i) => {
       const node = nodes[i] ?? this.labels.appendChild(document.createElement("span"));
       if (node.textContent !== label.text) node.textContent = label.text;
-      node.className = `avz-label ${label.kind}`;
+      node.className = `avz-label ${label.kind}${label.emphasis ? ` ${label.emphasis}` : ""}`;
       node.style.transform = `translate(${Math.round(label.x + 4)}px, ${Math.round(label.y - 8)}px)`;
     });
   }
@@ -115,16 +136,21 @@ export class Overlay {
     // where cells are narrower than their header, label every k-th row or column only
     const rowStep = Math.ceil(16 / (PITCH * s));
     const colStep = Math.ceil(32 / (PITCH * s));
+    // each block of a folded grid has its own layer headers (left of it) and head headers (above it)
+    const rows = currentGrid().rows;
     this.rowHeaders.forEach((el, l) => {
-      const y = ty + (l * PITCH + CELL / 2) * s;
-      el.style.transform = `translate(${Math.max(4, tx - 34)}px, ${y - 8}px)`;
-      el.style.visibility = l % rowStep ? "hidden" : "";
+      const [x, y] = cellOrigin(l, 0);
+      const left = tx + x * s;
+      el.style.transform = `translate(${l < rows ? Math.max(4, left - 34) : left - 34}px, ${ty + (y + CELL / 2) * s - 8}px)`;
+      el.style.visibility = (l % rows) % rowStep ? "hidden" : "";
     });
-    this.colHeaders.forEach((el, h) => {
-      const x = tx + (h * PITCH + CELL / 2) * s;
-      el.style.transform = `translate(${x - 20}px, ${Math.max(4, ty - 34)}px)`;
-      el.style.visibility = h % colStep ? "hidden" : "";
-    });
+    this.colHeaders.forEach((block, b) =>
+      block.forEach((el, h) => {
+        const x = tx + (cellOrigin(b * rows, h)[0] + CELL / 2) * s;
+        el.style.transform = `translate(${x - 20}px, ${Math.max(4, ty - 34)}px)`;
+        el.style.visibility = h % colStep ? "hidden" : "";
+      }),
+    );
   }
 }
 

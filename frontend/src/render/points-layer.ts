@@ -84,8 +84,9 @@ export interface PointsLayerProps extends LayerProps {
   radius?: number;
   minPixels?: number;
   maxPixels?: number;
-  /** per-point radii are supplied in data.attributes.getSize */
-  sizes?: boolean;
+  /** per-point radii are supplied in data.attributes.getSize (not named `sizes`: deck.gl reads a
+   * prop named like an attribute as the removed way of passing it, and logs an error per render) */
+  sizedPoints?: boolean;
   getPosition?: unknown;
   getColor?: unknown;
   getSize?: unknown;
@@ -99,7 +100,7 @@ const defaultProps: DefaultProps<PointsLayerProps> = {
   radius: 0.3,
   minPixels: 1,
   maxPixels: 16,
-  sizes: false,
+  sizedPoints: false,
 };
 
 export class PointsLayer extends Layer<PointsLayerProps> {
@@ -148,7 +149,7 @@ export class PointsLayer extends Layer<PointsLayerProps> {
         radius: this.props.radius ?? 0.3,
         minPixels: (this.props.minPixels ?? 1) * ratio,
         maxPixels: (this.props.maxPixels ?? 16) * ratio,
-        useSizes: this.props.sizes ? 1 : 0,
+        useSizes: this.props.sizedPoints ? 1 : 0,
       },
     });
     model.setVertexCount(this.getNumInstances());

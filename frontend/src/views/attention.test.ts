@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cropAndNormalise, displayWeights, editAttention, hideKeys, specialPositions, topKeys, weightByValueNorms } from "./attention";
+import { cropAndNormalise, displayWeights, editAttention, flowStroke, hideKeys, specialPositions, topKeys, weightByValueNorms } from "./attention";
 
 /** A random row-stochastic [n, n] matrix (each row sums to 1), seeded. */
 function attention(n: number, seed = 1): Float32Array {
@@ -86,5 +86,32 @@ describe("attention edits", () => {
   it("special positions are the flagged tokens, or the first token when none is flagged", () => {
     expect([...specialPositions([1, 0, 0, 1])]).toEqual([0, 3]);
     expect([...specialPositions([0, 0, 0])]).toEqual([0]);
+  });
+
+  it("per-row display weights give every query's strongest key full opacity (a sink head's rows)", () => {
+    const n = 4;
+    // query 0 puts everything on the sink (key 0); the others spread thinly
+    const a = new Float32Array([1, 0, 0, 0, 0.9, 0.06, 0.04, 0, 0.9, 0, 0.05, 0.05, 0.97, 0.01, 0.01, 0.01]);
+    const whole = displayWeights(a);
+    const rows = displayWeights(a, false, n);
+    expect(whole[1 * n + 1]).toBeCloseTo(0.06, 5); // nearly invisible against the sink's 1.0
+    for (let i = 0; i < n; i++) {
+      const row = Array.from(rows.slice(i * n, i * n + n));
+      expect(Math.max(...row)).toBeCloseTo(1, 6);
+      for (let j = 0; j < n; j++) expect(row[j]).toBeCloseTo(a[i * n + j] / Math.max(...a.slice(i * n, i * n + n)), 5);
+    }
+    const logRows = displayWeights(a, true, n);
+    for (let i = 0; i < n; i++) expect(Math.max(...logRows.slice(i * n, i * n + n))).toBeCloseTo(1, 6);
+    expect(displayWeights(new Float32Array(8), false, 4).every((w) => w === 0)).toBe(true);
+  });
+
+  it("flows are stroked wider and darker the more attention they carry", () => {
+    const strokes = [0.05, 0.1, 0.2, 0.4].map((w) => flowStroke(w, 0.4));
+    for (let i = 1; i < strokes.length; i++) {
+      expect(strokes[i].width).toBeGreaterThan(strokes[i - 1].width);
+      expect(strokes[i].opacity).toBeGreaterThan(strokes[i - 1].opacity);
+    }
+    expect(flowStroke(0.4, 0.4)).toEqual({ width: 5, opacity: 1 });
+    expect(flowStroke(0.1, 0).width).toBe(0.5);
   });
 });

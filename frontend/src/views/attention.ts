@@ -55,22 +55,26 @@ export function cropAndNormalise(att: Matrix, size: number, n: number): Matrix {
 /**
  * Display weights in [0, 1] for line opacity. Linear: a / max. Log: (log10 a - log10 floor) /
  * (log10 max - log10 floor) with floor = max / 1000, so heads whose mass sits on one sink token still
- * show their small weights.
+ * show their small weights. `max` is the whole matrix's, or with `perRow` (the row length n) each
+ * query row's own: every query's strongest key is then fully drawn, whatever a sink takes elsewhere.
  */
-export function displayWeights(att: Matrix, log = false): Float32Array {
-  let max = 0;
-  for (const a of att) if (a > max) max = a;
+export function displayWeights(att: Matrix, log = false, perRow: number | null = null): Float32Array {
   const out = new Float32Array(att.length);
-  if (max <= 0) return out;
-  if (!log) {
-    for (let k = 0; k < att.length; k++) out[k] = att[k] / max;
-    return out;
-  }
-  const top = Math.log10(max);
-  const floor = top - 3;
-  for (let k = 0; k < att.length; k++) {
-    const a = att[k];
-    out[k] = a > 0 ? Math.max(0, (Math.log10(a) - floor) / (top - floor)) : 0;
+  const width = perRow ?? att.length;
+  for (let start = 0; start < att.length; start += width) {
+    let max = 0;
+    for (let k = start; k < start + width; k++) if (att[k] > max) max = att[k];
+    if (max <= 0) continue;
+    if (!log) {
+      for (let k = start; k < start + width; k++) out[k] = att[k] / max;
+      continue;
+    }
+    const top = Math.log10(max);
+    const floor = top - 3;
+    for (let k = start; k < start + width; k++) {
+      const a = att[k];
+      out[k] = a > 0 ? Math.max(0, (Math.log10(a) - floor) / (top - floor)) : 0;
+    }
   }
   return out;
 }
@@ -91,4 +95,13 @@ export function specialPositions(special: ArrayLike<number>): Set<number> {
   for (let p = 0; p < special.length; p++) if (special[p]) found.add(p);
   if (found.size === 0 && special.length > 0) found.add(0);
   return found;
+}
+
+/**
+ * How an Image View flow of attention `weight` is stroked, `max` the strongest flow drawn: width
+ * and opacity grow with the weight, so a low threshold still shows which flows carry the mass.
+ */
+export function flowStroke(weight: number, max: number): { width: number; opacity: number } {
+  const w = max > 0 ? Math.max(0, Math.min(1, weight / max)) : 0;
+  return { width: 0.5 + 4.5 * w, opacity: 0.3 + 0.7 * w };
 }

@@ -8,7 +8,7 @@ import type { Layer } from "@deck.gl/core";
 import type { RunData } from "../data/run-data";
 import type { HeadLayout, LayerRows } from "../data/types";
 import { colorRows } from "../render/colors";
-import { CELL, PITCH, cellOrigin, placeInCell } from "../render/geometry";
+import { CELL, cellOrigin, layerInView, placeInCell } from "../render/geometry";
 import { PointsLayer } from "../render/points-layer";
 import { THEMES, type DrawSettings } from "./common";
 import { cellShare, DEFAULT_POINT_BUDGET, previewShare, zoomShare } from "./lod";
@@ -322,7 +322,7 @@ export class MatrixView {
     }
     const out: Layer[] = [];
     this.rows.forEach((row, layer) => {
-      if (this.view && (layer * PITCH + CELL < this.view[1] || layer * PITCH > this.view[3])) return; // off screen
+      if (this.view && !layerInView(layer, this.view)) return; // off screen
       this.buildRow(layer, row, settings);
       if (!row.data || row.data.length === 0) return;
       out.push(new PointsLayer({ id: `matrix-points-${layer}`, data: row.data, radius: 0.32, minPixels: 1, maxPixels: 5 }));

@@ -1,16 +1,19 @@
 // Image runs: each point drawn as its patch thumbnail (a tile of the run's patch atlas), over a
-// disc in the point's colour (query vs. key by default) so the two copies stay apart. The Single
-// View draws every point so; the Matrix View does once its cells are big enough to tell patches
-// apart (MatrixPatches: its own placement of the same level-of-detail rows, one layer pair per model
-// layer, sized in world units so zooming needs no rebuild).
+// disc in the point's colour (query vs. key by default) so the two copies stay apart; the Single
+// View can also tint the thumbnails with that colour instead ("fill") or show them plain. The
+// Single View draws every point so; the Matrix View does once its cells are big enough to tell
+// patches apart (MatrixPatches: its own placement of the same level-of-detail rows, one layer pair
+// per model layer, sized in world units so zooming needs no rebuild). During a search the other
+// patches fade and each hit sits on a halo of its query or key highlight colour.
 
 import type { Layer } from "@deck.gl/core";
 import { IconLayer } from "@deck.gl/layers";
+import type { PatchStyle } from "../app/url";
 import type { RunData } from "../data/run-data";
 import { colorRows, type ColorMode } from "../render/colors";
 import { CELL, placeInCell } from "../render/geometry";
 import { PointsLayer } from "../render/points-layer";
-import { tokenOf } from "./common";
+import { THEMES, tokenOf, type Theme } from "./common";
 
 const TILE = 16;
 /** the disc behind a thumbnail, as a multiple of the thumbnail's side: a visible ring around it */
@@ -55,9 +58,44 @@ function mappingOf(atlas: HTMLImageElement, n: number): Mapping {
   return mapping;
 }
 
-/** Per-row disc colours: the colour mode's (query vs. key where it needs norms that are not here). */
-function ringColors(data: RunData, rows: number, color: ColorMode, norms: Float32Array | null): Uint8Array {
-  return colorRows(color === "norm" && !norms ? "query_key" : color, data, rows, { norms });
+/**
+ * Per-row disc colours: the colour mode's (query vs. key where it needs norms that are not here),
+ * faded but for the search hits while a search is on.
+ */
+function ringColors(data: RunData, rows: number, color: ColorMode, norms: Float32Array | null, hits: Uint8Array | null): Uint8Array {
+  return colorRows(color === "norm" && !norms ? "query_key" : color, data, rows, { norms, hits });
+}
+
+/** While a search is on: a disc in the theme's hit colour under each hit (`positions` [rows, dim]). */
+function hitHalos(
+  id: string,
+  data: RunData,
+  hits: Uint8Array,
+  points: { positions: Float32Array; dim: number; rows: number },
+  theme: Theme,
+  size: { units: "pixels" | "common"; value: number; minPixels: number; maxPixels: number },
+): Layer {
+  const { keyHit, queryHit } = THEMES[theme];
+  const positions: number[] = [];
+  const colors: number[] = [];
+  for (let i = 0; i < points.rows; i++) {
+    const { token, isKey } = tokenOf(data, data.order[i]);
+    if (!hits[token]) continue;
+    for (let a = 0; a < points.dim; a++) positions.push(points.positions[i * points.dim + a]);
+    colors.push(...(isKey ? keyHit : queryHit));
+  }
+  const halo = 2 * RING;
+  return new PointsLayer({
+    id: `${id}-hit-halos`,
+    data: {
+      length: colors.length / 4,
+      attributes: { getPosition: { value: new Float32Array(positions), size: points.dim }, getColor: { value: new Uint8Array(colors), size: 4 } },
+    },
+    dim: points.dim,
+    radius: size.units === "common" ? (size.value * halo) / 2 : 100,
+    minPixels: size.minPixels * halo,
+    maxPixels: size.maxPixels * halo,
+  });
 }
 
 interface Thumb {
@@ -79,7 +117,8 @@ class TintedIconLayer extends IconLayer<Thumb, { tint: number }> {
 /**
  * A disc layer and a thumbnail layer over the same points (`size`: the thumbnail's side); with
  * `tint`, each thumbnail also takes that much of its point's colour, for thumbnails so small or
- * crowded that their neighbours cover the rings.
+ * crowded that their neighbours cover the rings; `discs: false` leaves the discs out. Each
+ * thumbnail takes its point's alpha (faded outside a search's hits).
  */
 function thumbnailLayers(
   id: string,
@@ -87,18 +126,21 @@ function thumbnailLayers(
   atlas: HTMLImageElement,
   points: { positions: Float32Array; colors: Uint8Array; dim: number; thumbs: Thumb[] },
   size: { units: "pixels" | "common"; value: number; minPixels: number; maxPixels: number },
-  tint = 0,
+  { tint = 0, discs = true }: { tint?: number; discs?: boolean } = {},
 ): Layer[] {
   const colors = points.colors;
-  return [
-    new PointsLayer({
+  const out: Layer[] = [];
+  if (discs) {
+    out.push(new PointsLayer({
       id: `${id}-borders`,
       data: { length: points.thumbs.length, attributes: { getPosition: { value: points.positions, size: points.dim }, getColor: { value: colors, size: 4 } } },
       dim: points.dim,
       radius: size.units === "common" ? (size.value * RING) / 2 : 100,
       minPixels: size.minPixels * RING,
       maxPixels: size.maxPixels * RING,
-    }),
+    }));
+  }
+  out.push(
     new TintedIconLayer({
       id: `${id}-thumbnails`,
       data: points.thumbs,
@@ -107,7 +149,7 @@ function thumbnailLayers(
       iconMapping: mappingOf(atlas, data.n),
       getIcon: (d: Thumb) => d.icon,
       getPosition: (d: Thumb) => d.position,
-      getColor: (_: Thumb, { index }: { index: number }) => [colors[index * 4], colors[index * 4 + 1], colors[index * 4 + 2], 255],
+      getColor: (_: Thumb, { index }: { index: number }) => [colors[index * 4], colors[index * 4 + 1], colors[index * 4 + 2], colors[index * 4 + 3] > 128 ? 255 : colors[index * 4 + 3]],
       getSize: size.value,
       sizeUnits: size.units,
       sizeMinPixels: size.minPixels,
@@ -115,15 +157,21 @@ function thumbnailLayers(
       textureParameters: { minFilter: "nearest", magFilter: "nearest" },
       // the points layer projects with its own matrix: never let its depth hide a thumbnail
       parameters: { depthCompare: "always", depthWriteEnabled: false },
+      updateTriggers: { getColor: [colors] },
     }),
-  ];
+  );
+  return out;
 }
 
-const singleCache = new WeakMap<Float32Array, { key: string; layers: Layer[] }>();
+const singleCache = new WeakMap<Float32Array, { key: string; hits: Uint8Array | null; layers: Layer[] }>();
+
+/** How strongly a Single View thumbnail takes its point's colour in the "fill" style. */
+const FILL_TINT = 0.45;
 
 /**
- * The Single View's points as thumbnails (`pixels` on a side, whatever the zoom); the same layers
- * while the points and their colouring stay (a hover redraws without re-reading every thumbnail).
+ * The Single View's points as thumbnails (`pixels` on a side, whatever the zoom) in `style`
+ * (over a disc of their colour, tinted by it, or plain); the same layers while the points, their
+ * colouring and the search stay (a hover redraws without re-reading every thumbnail).
  */
 export function patchLayers(
   data: RunData,
@@ -135,25 +183,30 @@ export function patchLayers(
     rows: number;
     positions: Float32Array;
     worldOf: (index: number) => number[];
+    style: PatchStyle;
+    hits: Uint8Array | null;
+    theme: Theme;
     pixels?: number;
   },
 ): Layer[] {
   const pixels = options.pixels ?? 14;
-  const key = `${options.color}|${options.norms ? 1 : 0}|${options.rows}|${pixels}|${atlas.src}`;
+  const { hits, style, theme } = options;
+  const key = `${options.color}|${options.norms ? 1 : 0}|${options.rows}|${pixels}|${atlas.src}|${style}|${theme}`;
   const cached = singleCache.get(options.positions);
-  if (cached?.key === key) return cached.layers;
+  if (cached?.key === key && cached.hits === hits) return cached.layers;
   const thumbs: Thumb[] = [];
   for (let i = 0; i < options.rows; i++) {
     thumbs.push({ position: options.worldOf(i) as [number, number], icon: String(tokenOf(data, data.order[i]).token) });
   }
-  const colors = ringColors(data, options.rows, options.color, options.norms);
-  const layers = thumbnailLayers("patch", data, atlas, { positions: options.positions, colors, dim: options.dim, thumbs }, {
-    units: "pixels",
-    value: pixels,
-    minPixels: pixels,
-    maxPixels: pixels,
-  });
-  singleCache.set(options.positions, { key, layers });
+  const colors = ringColors(data, options.rows, options.color, options.norms, hits);
+  const size = { units: "pixels", value: pixels, minPixels: pixels, maxPixels: pixels } as const;
+  const points = { positions: options.positions, colors, dim: options.dim, thumbs };
+  const id = `patch-${style}`; // a tint is compiled into the layer's shader: a new style, a new layer
+  const layers = [
+    ...(hits ? [hitHalos(id, data, hits, { ...points, rows: options.rows }, theme, size)] : []),
+    ...thumbnailLayers(id, data, atlas, points, size, { tint: style === "fill" ? FILL_TINT : 0, discs: style === "outline" }),
+  ];
+  singleCache.set(options.positions, { key, hits, layers });
   return layers;
 }
 
@@ -169,7 +222,7 @@ const MATRIX_TINT = 0.35;
 /** The Matrix View's thumbnails: every loaded head's first rows, placed as the matrix places them. */
 export class MatrixPatches {
   private placed = new Map<number, Float32Array>();
-  private cache: { stamp: string; layers: Layer[] } | null = null;
+  private cache: { stamp: string; hits: Uint8Array | null; layers: Layer[] } | null = null;
   private shown = false;
 
   constructor(
@@ -190,12 +243,15 @@ export class MatrixPatches {
     return this.shownAt(zoom) !== this.shown;
   }
 
-  /** The matrix's `layers` with the thumbnails over its points when they are shown (search hits stay on top). */
-  over(layers: Layer[], zoom: number, color: ColorMode): Layer[] {
+  /**
+   * The matrix's `layers` with the thumbnails over its points when they are shown; during a search
+   * the other thumbnails fade, the hits sit on halos, and the matrix's hit points stay on top.
+   */
+  over(layers: Layer[], zoom: number, color: ColorMode, hits: Uint8Array | null = null, theme: Theme = "light"): Layer[] {
     this.shown = this.shownAt(zoom);
     if (!this.shown) return layers;
-    const hits = layers.filter((layer) => layer.id === "matrix-hits");
-    return [...layers.filter((layer) => layer.id !== "matrix-hits"), ...this.layers(atlasFor(this.atlasUrl)!, color), ...hits];
+    const found = layers.filter((layer) => layer.id === "matrix-hits");
+    return [...layers.filter((layer) => layer.id !== "matrix-hits"), ...this.layers(atlasFor(this.atlasUrl)!, color, hits, theme), ...found];
   }
 
   /** Rows drawn as thumbnails in each cell. */
@@ -221,10 +277,10 @@ export class MatrixPatches {
     );
   }
 
-  private layers(atlas: HTMLImageElement, color: ColorMode): Layer[] {
-    const stamp = `${color}|${this.placed.size}`;
-    if (this.cache?.stamp === stamp) return this.cache.layers;
-    const colorsOfCell = ringColors(this.data, this.rows, color, null);
+  private layers(atlas: HTMLImageElement, color: ColorMode, hits: Uint8Array | null, theme: Theme): Layer[] {
+    const stamp = `${color}|${this.placed.size}|${theme}`;
+    if (this.cache?.stamp === stamp && this.cache.hits === hits) return this.cache.layers;
+    const colorsOfCell = ringColors(this.data, this.rows, color, null, hits);
     const out: Layer[] = [];
     for (let layer = 0; layer < this.data.layers; layer++) {
       const cells: Float32Array[] = [];
@@ -250,18 +306,11 @@ export class MatrixPatches {
         }
         offset += rows;
       }
-      out.push(
-        ...thumbnailLayers(
-          `matrix-patch-${layer}`,
-          this.data,
-          atlas,
-          { positions, colors, dim: 2, thumbs },
-          { units: "common", value: MATRIX_THUMBNAIL_SIZE, minPixels: 3, maxPixels: 28 },
-          MATRIX_TINT,
-        ),
-      );
+      const size = { units: "common", value: MATRIX_THUMBNAIL_SIZE, minPixels: 3, maxPixels: 28 } as const;
+      if (hits) out.push(hitHalos(`matrix-patch-${layer}`, this.data, hits, { positions, dim: 2, rows: total }, theme, size));
+      out.push(...thumbnailLayers(`matrix-patch-${layer}`, this.data, atlas, { positions, colors, dim: 2, thumbs }, size, { tint: MATRIX_TINT }));
     }
-    this.cache = { stamp, layers: out };
+    this.cache = { stamp, hits, layers: out };
     return out;
   }
 }

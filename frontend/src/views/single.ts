@@ -11,6 +11,7 @@ import { PointsLayer } from "../render/points-layer";
 import { placeLabels, type LabelCandidate } from "../render/labels";
 import type { LabelBox } from "../render/overlay";
 import { THEMES, tokenOf, type DrawSettings } from "./common";
+import { drawnIndex } from "./selection-layers";
 
 const MAX_LABELS = 350;
 
@@ -20,6 +21,8 @@ export class SingleView {
   details: HeadDetails | null = null;
   positions: Float32Array | null = null;
   private labelled: LabelCandidate[] = [];
+  /** the selected sequence's tokens when the labels were placed */
+  private selectedTokens: { tokenStart: number; n: number } | null = null;
   private colorKey = "";
   private colors: Uint8Array | null = null;
   private radii: Float32Array | null = null;
@@ -58,26 +61,53 @@ export class SingleView {
     return this.data.order[index];
   }
 
-  /** Recompute which points carry a label, for the current camera (`project`: world -> screen). */
-  updateLabels(settings: DrawSettings, project: (p: number[]) => number[] | null, width: number, height: number): void {
-    if (!this.layout || !this.positions || (!settings.labels && !settings.hits)) {
+  /**
+   * Recompute which points carry a label, for the current camera (`project`: world -> screen).
+   * With a sequence selected (`selected`: its first token and length), its tokens are labelled
+   * first, "position:token" as in the original, whatever the labels setting; other labels fade.
+   */
+  updateLabels(
+    settings: DrawSettings,
+    project: (p: number[]) => number[] | null,
+    width: number,
+    height: number,
+    selected: { tokenStart: number; n: number } | null = null,
+  ): void {
+    this.selectedTokens = selected;
+    if (!this.layout || !this.positions || (!settings.labels && !settings.hits && !selected)) {
       this.labelled = [];
       return;
     }
     const { tokens } = this.data;
-    const dim = this.dim;
-    const positions = this.positions;
     const data = this.data;
     const hits = settings.hits;
     const rows = this.layout.rows;
+    const others = settings.labels || hits !== null;
+    const image = data.details.kind === "image";
+    const inSelection = (token: number) => selected !== null && token >= selected.tokenStart && token < selected.tokenStart + selected.n;
+    const candidate = (i: number, text: string): LabelCandidate | null => {
+      const screen = project(this.worldOf(i));
+      return screen ? { index: i, x: screen[0], y: screen[1], text } : null;
+    };
+    const inverse = selected ? drawnIndex(data) : null;
     function* candidates(): Generator<LabelCandidate> {
+      if (selected && inverse) {
+        for (let p = 0; p < selected.n; p++) {
+          const token = selected.tokenStart + p;
+          const text = tokens.values[tokens.token[token]];
+          for (const row of [token, data.n + token]) {
+            const i = inverse[row];
+            const c = i >= 0 && i < rows ? candidate(i, image ? text : `${p}:${text}`) : null;
+            if (c) yield c;
+          }
+        }
+      }
+      if (!others) return;
       for (let i = 0; i < rows; i++) {
         const { token } = tokenOf(data, data.order[i]);
-        if (hits && !hits[token]) continue;
-        const world = dim === 3 ? [positions[i * 3], positions[i * 3 + 1], positions[i * 3 + 2]] : [positions[i * 2], positions[i * 2 + 1]];
-        const screen = project(world);
-        if (!screen) continue;
-        yield { index: i, x: screen[0], y: screen[1], text: tokens.values[tokens.token[token]] };
+        if ((hits && !hits[token]) || inSelection(token)) continue;
+        const c = candidate(i, tokens.values[tokens.token[token]]);
+        if (c) yield c;
       }
     }
     this.labelled = placeLabels(candidates(), { width, height, fontSize: 12, max: MAX_LABELS });
@@ -114,7 +144,7 @@ export class SingleView {
         data: { length: rows, attributes },
         dim: size,
         radius: 0.3,
-        sizes: sized,
+        sizedPoints: sized,
         minPixels: 2,
         maxPixels: 14,
       }),
@@ -143,12 +173,18 @@ export class SingleView {
 
   /** The labels kept by the last `updateLabels`, in screen pixels. */
   labelBoxes(): LabelBox[] {
-    return this.labelled.map((c) => ({
-      x: c.x,
-      y: c.y,
-      text: c.text,
-      kind: tokenOf(this.data, this.data.order[c.index]).isKey ? "key" : "query",
-    }));
+    const selected = this.selectedTokens;
+    return this.labelled.map((c) => {
+      const { token, isKey } = tokenOf(this.data, this.data.order[c.index]);
+      const inside = selected !== null && token >= selected.tokenStart && token < selected.tokenStart + selected.n;
+      return {
+        x: c.x,
+        y: c.y,
+        text: c.text,
+        kind: isKey ? "key" : "query",
+        emphasis: selected === null ? undefined : inside ? "selected" : "faded",
+      };
+    });
   }
 
   worldOf(index: number): number[] {

@@ -122,7 +122,8 @@ def _page(title: str, script: str, style: str, files: dict[str, str]) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>attentionviz: {_escape(title)}</title>\n"
         '<link rel="icon" href="data:,">\n'
-        f"<style>{css}</style>\n</head>\n<body>\n"
+        # the page is the app's (the bundle's stylesheet styles the app only, as in a notebook)
+        f"<style>html,body{{margin:0;height:100%}}\n{css}</style>\n</head>\n<body>\n"
         '<div id="app"></div>\n'
         f'<script type="application/json" id="attentionviz-files">{data}</script>\n'
         f'<script type="text/plain" id="attentionviz-bundle">{bundle}</script>\n'
