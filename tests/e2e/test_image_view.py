@@ -320,6 +320,12 @@ def test_an_image_run_offers_image_colourings_only_and_opens_without_labels(imag
     assert not app.page.get_by_test_id("labels").is_checked()
     assert app.page.locator(".avz-label").count() == 0
     assert "(0,0)" in app.page.get_by_test_id("search").get_attribute("placeholder")
+    # image 0's patch (1,0), as a query
+    xy = app.page.evaluate("window.__attentionviz.controller.screenOf(5)")
+    app.page.mouse.move(xy[0], xy[1])
+    tooltip = app.page.get_by_test_id("tooltip")
+    tooltip.wait_for()
+    assert "image 0" in tooltip.text_content() and "patch row 1, column 0" in tooltip.text_content()
     # a URL can still ask for labels
     app.open("run=digits&view=single&layer=0&head=0&projection=pca&labels=1")
     assert app.page.get_by_test_id("labels").is_checked() and app.page.locator(".avz-label").count() > 0

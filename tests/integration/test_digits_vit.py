@@ -63,12 +63,15 @@ def test_a_digit_png_reaches_the_model_exactly_as_in_training(
     np.testing.assert_allclose(got, np.broadcast_to(expected, got.shape), atol=1e-6)
 
 
-def test_a_second_call_uses_the_cache(digits_vit_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_second_call_uses_the_cache(
+    digits_vit_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
     def no_training(*args: object, **kwargs: object) -> None:
         raise AssertionError("retrained although the model was cached")
 
     monkeypatch.setattr(digits, "_train", no_training)
-    assert digits_vit(digits_vit_path.parent) == digits_vit_path
+    seed = int(request.config.getoption("--digits-seed"))
+    assert digits_vit(digits_vit_path.parent, seed=seed) == digits_vit_path
 
 
 def test_the_cache_root_follows_attentionviz_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ import { Canvas, type Camera2D, type Camera3D, type CameraChange } from "../rend
 import { legend } from "../render/colors";
 import { CELL, cellAt, cellOrigin, chooseGrid, gridSize, nearestCell, setGrid, zoomToFit, type Cell } from "../render/geometry";
 import { Overlay } from "../render/overlay";
-import { tokenOf, type DrawSettings } from "../views/common";
+import type { DrawSettings } from "../views/common";
 import { DEFAULT_POINT_BUDGET } from "../views/lod";
 import { MatrixView, SOFTWARE_POINT_BUDGET, softwareRenderer } from "../views/matrix";
 import { SingleView } from "../views/single";
@@ -21,7 +21,8 @@ import { selectionLayers } from "../views/selection-layers";
 import { MatrixPatches, atlasFor, loadAtlas, patchLayers } from "../views/patches";
 import { comparing, driftOf, maxDrift, syncComparison } from "./compare.svelte";
 import { loadSelection, selection } from "./selection.svelte";
-import { app, type Tooltip } from "./state.svelte";
+import { app } from "./state.svelte";
+import { cellTooltip, pointTooltip } from "./tooltips";
 import { chooseLayout, settingsForRun } from "./choices";
 import { formatUrlState, type UrlState } from "./url";
 
@@ -641,7 +642,7 @@ export class Controller {
         this.hovered = cell;
         this.scheduleRedraw();
       }
-      app.tooltip = cell ? this.cellTooltip(cell, info.x, info.y) : null;
+      app.tooltip = cell ? cellTooltip(this.data, cell, layoutKey(app.method, 2), info.x, info.y, this.driftLines(cell)) : null;
       return;
     }
     const single = this.single;
@@ -651,7 +652,7 @@ export class Controller {
       single.hovered = index;
       this.scheduleRedraw();
     }
-    app.tooltip = index === null ? null : this.pointTooltip(single.rowOf(index), info.x, info.y);
+    app.tooltip = index === null ? null : pointTooltip(this.data, single, app.color, single.rowOf(index), info.x, info.y);
   }
 
   /** world -> screen pixels for the current camera (a closed form in 2D, deck's viewport in 3D). */
@@ -728,49 +729,10 @@ export class Controller {
     } else if (selection.current) await this.select(null);
   }
 
-  private cellTooltip(cell: Cell, x: number, y: number): Tooltip {
-    const key = layoutKey(app.method, 2);
-    const has = this.data!.has(cell.layer, cell.head, key);
+  /** Compare mode: how much the head under the pointer changed against the other run. */
+  private driftLines(cell: Cell): string[] {
     const drift = comparing.comparison?.heads.find((h) => h.layer === cell.layer && h.head === cell.head);
-    const parts = drift ? [`drift ${fixed(drift.drift)} against ${comparing.against}`, `attention ${fixed(drift.attention)} · layout ${fixed(drift.layout)}`] : [];
-    if (this.data!.details.untranslated.includes(cell.layer * this.data!.heads + cell.head)) {
-      parts.push("keys left untranslated: moving them onto the queries cost too much fidelity");
-    }
-    return {
-      x,
-      y,
-      title: `L${cell.layer} H${cell.head}`,
-      subtitle: has ? "click or zoom in to open" : `no ${key} layout yet`,
-      lines: parts.length ? parts : undefined,
-    };
-  }
-
-  private pointTooltip(row: number, x: number, y: number): Tooltip {
-    const data = this.data!;
-    const { token, isKey } = tokenOf(data, row);
-    const t = data.tokens;
-    const seq = t.sequence[token];
-    const text = data.sequences.text[seq] ?? "";
-    const lines = [`position ${t.position[token]} of ${t.seqLen[token]}`];
-    if (app.color === "norm" && this.single?.norms) {
-      const i = this.single.data.order.indexOf(row);
-      if (i >= 0 && i < this.single.norms.length) lines.push(`norm ${this.single.norms[i].toFixed(2)}`);
-    } else if (app.color === "frequency") lines.push(`frequency ${data.frequency[t.token[token]]}`);
-    else if (app.color === "pos_mod_5") lines.push(`position mod 5: ${t.position[token] % 5}`);
-    else if (app.color === "token_length") lines.push(`length ${[...t.values[t.token[token]]].length}`);
-    else if (app.color === "seq_length") lines.push(`sequence length ${t.seqLen[token]}`);
-    const start = t.charStart[token];
-    const end = t.charEnd[token];
-    const context: [string, string, string] =
-      start >= 0 && end >= start ? clip(text.slice(0, start), text.slice(start, end), text.slice(end)) : clip(text, "", "");
-    return {
-      x,
-      y,
-      title: t.values[t.token[token]],
-      subtitle: `${isKey ? "key" : "query"} · sequence ${seq}`,
-      lines,
-      context,
-    };
+    return drift ? [`drift ${fixed(drift.drift)} against ${comparing.against}`, `attention ${fixed(drift.attention)} · layout ${fixed(drift.layout)}`] : [];
   }
 
   /** Screen rectangles (CSS pixels, page coordinates) of every Matrix cell; for tests and exports. */
@@ -793,11 +755,4 @@ export class Controller {
 
 function fixed(value: number | null): string {
   return value === null ? "–" : value.toFixed(3);
-}
-
-function clip(before: string, token: string, after: string): [string, string, string] {
-  const room = 110;
-  const b = before.length > room ? `…${before.slice(-room)}` : before;
-  const a = after.length > room ? `${after.slice(0, room)}…` : after;
-  return [b, token, a];
 }

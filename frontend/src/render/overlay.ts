@@ -3,6 +3,7 @@
 // it). The DOM costs no shader compilation, which is what dominates a software-rendered first frame.
 
 import { CELL, PITCH, cellOrigin, currentGrid, type Cell } from "./geometry";
+import "./overlay.css";
 
 export interface LabelBox {
   x: number;
@@ -33,6 +34,8 @@ export class Overlay {
   private size = { layers: 0, heads: 0, blocks: 0 };
 
   constructor(under: HTMLElement, over: HTMLElement) {
+    under.classList.add("avz-overlay");
+    over.classList.add("avz-overlay");
     this.cells = div(under, "avz-world avz-cells");
     this.grid = div(over, "avz-world avz-grid");
     this.hover = div(this.grid, "avz-hover");
