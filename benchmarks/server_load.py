@@ -162,8 +162,8 @@ def main() -> None:
         f"({len(results) / elapsed:.0f} requests/s, {sum(r[3] for r in results) / 1e6:.1f} MB)"
     )
     for kind in sorted({r[0] for r in results}):
-        print(f"  {kind:7s} {percentiles([r[1] for r in results if r[0] == kind])}")
-    print(f"  {'all':7s} {percentiles([r[1] for r in results])}")
+        print(f"  {kind:9s} {percentiles([r[1] for r in results if r[0] == kind])}")
+    print(f"  {'all':9s} {percentiles([r[1] for r in results])}")
     print(f"errors: {errors}")
     summary: dict[str, Any] = {
         "requests": len(results),
