@@ -119,7 +119,7 @@ def test_a_registered_layout_method_reaches_the_api_the_export_and_the_typescrip
     assert (tmp_path / "site/api/runs/toyrun/layers.0.heads.1/toy.2d").is_file()
     assert (tmp_path / "site/api/runs/toyrun/layers.0/toy.2d").is_file()
 
-    assert '{ id: "toy", label: "Toy" }' in typescript.render()
+    assert '{ id: "toy", label: "Toy", onRequest: [] }' in typescript.render()
 
 
 def test_a_route_path_is_one_edit(tmp_path: Path, runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
