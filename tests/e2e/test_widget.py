@@ -54,24 +54,18 @@ widget.render({ model, el: document.getElementById("root") });
 """
 
 
-def open_widget(browser: Any, widget: Any) -> tuple[Any, Any, list[str]]:
-    """A page hosting `widget`'s bundle, its comm bridged to the Python object."""
-    context = browser.new_context(viewport={"width": 1280, "height": 760})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+def answer(widget: Any, content: dict[str, Any]) -> list[dict[str, Any]]:
+    """The widget's replies to one message of the frontend, as the kernel would send them back."""
+    sent: list[tuple[dict[str, Any], list[bytes]]] = []
+    widget.send = lambda message, buffers=None: sent.append((message, list(buffers or [])))
+    widget._handle_custom_msg(content, [])
+    return [
+        {"content": message, "buffers": [base64.b64encode(b).decode() for b in buffers]}
+        for message, buffers in sent
+    ]
 
-    def py_send(content: dict[str, Any]) -> list[dict[str, Any]]:
-        sent: list[tuple[dict[str, Any], list[bytes]]] = []
-        widget.send = lambda message, buffers=None: sent.append((message, list(buffers or [])))
-        widget._handle_custom_msg(content, [])
-        return [
-            {"content": message, "buffers": [base64.b64encode(b).decode() for b in buffers]}
-            for message, buffers in sent
-        ]
 
-    page.expose_function("py_send", py_send)
-    page.expose_function("py_sync", lambda changes: widget.set_state(changes))
+def synced_state(widget: Any) -> dict[str, Any]:
     names = (
         "run_id",
         "compare",
@@ -86,7 +80,11 @@ def open_widget(browser: Any, widget: Any) -> tuple[Any, Any, list[str]]:
         "height",
         "_selection",
     )
-    html = PAGE.replace("STATE", json.dumps({name: getattr(widget, name) for name in names}))
+    return {name: getattr(widget, name) for name in names}
+
+
+def serve_bundle(page: Any, html: str) -> None:
+    """Serve `html` at HOST with the embedded bundle beside it."""
     files = {
         "": ("text/html", html.encode()),
         "attentionviz.js": ("text/javascript", (STATIC / "embed" / "attentionviz.js").read_bytes()),
@@ -98,6 +96,18 @@ def open_widget(browser: Any, widget: Any) -> tuple[Any, Any, list[str]]:
         route.fulfill(status=200, content_type=content_type, body=body)
 
     page.route(f"{HOST}**", serve)
+
+
+def open_widget(browser: Any, widget: Any) -> tuple[Any, Any, list[str]]:
+    """A page hosting `widget`'s bundle, its comm bridged to the Python object."""
+    context = browser.new_context(viewport={"width": 1280, "height": 760})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    page.expose_function("py_send", lambda content: answer(widget, content))
+    page.expose_function("py_sync", lambda changes: widget.set_state(changes))
+    serve_bundle(page, PAGE.replace("STATE", json.dumps(synced_state(widget))))
     page.goto(HOST)
     page.wait_for_function("window.__attentionviz !== undefined")
     return context, page, errors
@@ -248,31 +258,9 @@ def open_widgets(browser: Any, widgets: list[Any]) -> tuple[Any, Any, list[str]]
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
 
-    def py_send(index: int, content: dict[str, Any]) -> list[dict[str, Any]]:
-        widget = widgets[index]
-        sent: list[tuple[dict[str, Any], list[bytes]]] = []
-        widget.send = lambda message, buffers=None: sent.append((message, list(buffers or [])))
-        widget._handle_custom_msg(content, [])
-        return [
-            {"content": message, "buffers": [base64.b64encode(b).decode() for b in buffers]}
-            for message, buffers in sent
-        ]
-
-    page.expose_function("py_send", py_send)
+    page.expose_function("py_send", lambda index, content: answer(widgets[index], content))
     page.expose_function("py_sync", lambda index, changes: widgets[index].set_state(changes))
-    files = {
-        "": ("text/html", MULTI_PAGE.encode()),
-        "attentionviz.js": ("text/javascript", (STATIC / "embed" / "attentionviz.js").read_bytes()),
-        "attentionviz.css": ("text/css", (STATIC / "embed" / "attentionviz.css").read_bytes()),
-    }
-    page.route(
-        f"{HOST}**",
-        lambda route: route.fulfill(
-            status=200,
-            content_type=files[route.request.url.removeprefix(HOST)][0],
-            body=files[route.request.url.removeprefix(HOST)][1],
-        ),
-    )
+    serve_bundle(page, MULTI_PAGE)
     page.goto(HOST)
     page.wait_for_function("window.__ready === true")
     return context, page, errors
@@ -280,9 +268,7 @@ def open_widgets(browser: Any, widgets: list[Any]) -> tuple[Any, Any, list[str]]
 
 def show(page: Any, widgets: list[Any], index: int) -> dict[str, Any]:
     """Display widgets[index] in a new output and wait for its first picture."""
-    names = ("view", "layer", "head", "projection", "dim", "color", "theme", "height", "_selection")
-    state = {name: getattr(widgets[index], name) for name in names}
-    page.evaluate("([index, state]) => window.__show(index, state)", [index, state])
+    page.evaluate("([index, state]) => window.__show(index, state)", [index, synced_state(widgets[index])])
     event: dict[str, Any] = page.evaluate(f"window.__apps[{index}].whenRendered()")
     return event
 
