@@ -44,6 +44,9 @@ class OneLineErrors(click.Group):
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """A global view of transformer attention: every head's queries and keys, embedded jointly."""
+    from attentionviz.linux import stop_with_parent_if_asked
+
+    stop_with_parent_if_asked()
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if not verbose:  # the hub client's download bars are noise here

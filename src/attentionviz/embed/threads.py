@@ -19,6 +19,6 @@ def set_threads(n: int) -> None:
     import manifolds_rs
     from threadpoolctl import threadpool_limits
 
-    _THREADS.append(max(1, n))
+    _THREADS[:] = [max(1, n)]
     manifolds_rs.set_num_threads(max(1, n))
     threadpool_limits(max(1, n))  # BLAS / OpenMP pools of numpy and scipy
