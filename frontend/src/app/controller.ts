@@ -29,7 +29,7 @@ import { formatUrlState, type UrlState } from "./url";
 const TRANSITION_MS = 650;
 const ENTER_FRACTION = 0.78;
 const LEAVE_FRACTION = 0.4;
-const POLL_MS = 10_000;
+const POLL_MS = 5_000;
 /** Screen pixels around the Matrix View's grid: its layer headers on the left, head headers on top. */
 const MATRIX_MARGIN = { left: 44, top: 34, right: 12, bottom: 24 };
 
@@ -224,12 +224,19 @@ export class Controller {
 
   async refresh(): Promise<void> {
     if (!this.data) return;
+    const data = this.data;
     try {
-      if (await this.data.refreshLayouts()) {
-        this.data.forget("head|");
-        app.details = this.data.details;
-        await this.show({ animate: false, keepCamera: true });
+      const refined = await data.refreshLayouts();
+      if (!refined) return;
+      data.forget("head|");
+      // a head whose full layout replaced its coarse one: fetch it again (its sample rows stay in place)
+      for (const [key, heads] of refined) {
+        for (const index of heads) data.forget(`layout|${key}|${Math.floor(index / data.heads)}|${index % data.heads}|`);
+        if (this.matrix?.key === key) this.matrix.invalidate(heads);
+        if (this.single?.key === key && heads.includes(this.single.layer * data.heads + this.single.head)) this.single = null;
       }
+      app.details = data.details;
+      await this.show({ animate: false, keepCamera: true });
     } catch (error) {
       this.fail(error);
     }
@@ -264,14 +271,13 @@ export class Controller {
     await this.show({ animate: false, keepCamera: this.scrub.active });
   }
 
+  /** While an embedding adds layouts or refines coarse ones, look for them every few seconds. */
   private startPolling(): void {
     if (this.poll) clearInterval(this.poll);
     const data = this.data!;
-    const total = data.layers * data.heads;
-    const complete = () => Object.values(data.details.layouts).every((heads) => heads.length === total);
-    if (complete()) return;
+    if (!data.embedding) return;
     this.poll = setInterval(() => {
-      if (complete() && this.poll) clearInterval(this.poll);
+      if (!data.embedding && this.poll) clearInterval(this.poll);
       else void this.refresh();
     }, POLL_MS);
   }

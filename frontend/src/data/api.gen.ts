@@ -43,6 +43,7 @@ export interface RunDetails extends RunSummary {
   created: string;
   version: string;
   layouts: Record<string, number[]>;
+  coarse: Record<string, number[]>;
   untranslated: number[];
 }
 

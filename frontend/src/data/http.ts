@@ -44,10 +44,6 @@ export class HttpDataSource implements DataSource {
     return this.json(routes.runDetails({ run }));
   }
 
-  layouts(run: string): Promise<Record<string, number[]>> {
-    return this.json(routes.layouts({ run }));
-  }
-
   head(run: string, layer: number, head: number): Promise<HeadDetails> {
     return this.json(routes.headDetails({ run, layer, head }));
   }

@@ -63,18 +63,31 @@ export class RunData {
   private availableSets = new Map<string, Set<number>>();
 
   /**
-   * Re-read which layouts exist (an embedding may still be running); true when something changed.
-   * Heads that gained layouts may have been marked by the normalisation rule: the run's record is
-   * read again then.
+   * Re-read which layouts exist and which are still coarse (an embedding may be running), with the
+   * rest of the run's record (heads that gained layouts may have been marked by the normalisation
+   * rule). Returns null when nothing changed, else the heads (by layout key) whose coarse layout was
+   * replaced by its full one: what was fetched of them is stale.
    */
-  async refreshLayouts(): Promise<boolean> {
-    const layouts = await this.source.layouts(this.id);
-    const before = JSON.stringify(this.details.layouts);
-    if (JSON.stringify(layouts) === before) return false;
-    const details = await this.source.run(this.id);
-    this.details = { ...details, layouts };
+  async refreshLayouts(): Promise<Map<string, number[]> | null> {
+    const fresh = await this.source.run(this.id);
+    const before = this.details;
+    this.details = { ...fresh, coarse: fresh.coarse ?? {} };
     this.availableSets.clear();
-    return true;
+    const refined = new Map<string, number[]>();
+    for (const [key, was] of Object.entries(before.coarse ?? {})) {
+      const still = new Set(this.details.coarse[key] ?? []);
+      const done = was.filter((index) => !still.has(index));
+      if (done.length) refined.set(key, done);
+    }
+    const changed = refined.size > 0 || JSON.stringify(fresh.layouts) !== JSON.stringify(before.layouts);
+    return changed ? refined : null;
+  }
+
+  /** Whether an embedding may still add layouts or refine coarse ones (so a viewer keeps polling). */
+  get embedding(): boolean {
+    const total = this.layers * this.heads;
+    const coarse = Object.values(this.details.coarse ?? {}).some((heads) => heads.length > 0);
+    return coarse || Object.values(this.details.layouts).some((heads) => heads.length < total);
   }
 
   layout(layer: number, head: number, key: string, limit?: number): Promise<HeadLayout> {

@@ -81,7 +81,6 @@ export interface FetchOptions {
 export interface DataSource {
   listRuns(): Promise<RunSummary[]>;
   run(run: string): Promise<RunDetails>;
-  layouts(run: string): Promise<Record<string, number[]>>;
   head(run: string, layer: number, head: number): Promise<HeadDetails>;
   tokens(run: string): Promise<TokenTable>;
   sequences(run: string): Promise<SequenceTable>;

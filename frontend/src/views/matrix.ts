@@ -46,6 +46,8 @@ interface HeadRows {
   bounds: [number, number][];
   /** [perCell] q/k norms of the first rows (colour by norm) */
   norms: Float32Array | null;
+  /** the head's layout was replaced (its coarse layout refined): these rows are drawn until new ones arrive */
+  stale?: boolean;
 }
 
 /** Every search hit of one head: layout coordinates [hits, 2] and whether each is a key copy. */
@@ -93,10 +95,22 @@ export class MatrixView {
     return [...this.data.available(this.key)].sort((a, b) => a - b);
   }
 
+  /**
+   * Heads whose layout file was replaced (a coarse layout refined to full resolution): their rows
+   * are fetched again by the next `load`, and drawn as they are until then.
+   */
+  invalidate(indices: number[]): void {
+    for (const index of indices) {
+      const rows = this.heads.get(index);
+      if (rows) rows.stale = true;
+    }
+    this.hitsFor = null;
+  }
+
   /** Heads drawn with their full share of the budget. */
   get loaded(): number {
     let done = 0;
-    for (const head of this.heads.values()) if (head.loaded >= this.perCell) done++;
+    for (const head of this.heads.values()) if (head.loaded >= this.perCell && !head.stale) done++;
     return done;
   }
 
@@ -139,9 +153,13 @@ export class MatrixView {
   ): Promise<void> {
     await Promise.all(
       [...byLayer].map(async ([layer, heads]) => {
-        const need = heads.filter((h) => (this.heads.get(layer * this.data.heads + h)?.loaded ?? 0) < upTo);
+        const have = (h: number) => {
+          const rows = this.heads.get(layer * this.data.heads + h);
+          return rows && !rows.stale ? rows.loaded : 0;
+        };
+        const need = heads.filter((h) => have(h) < upTo);
         if (!need.length) return;
-        const start = Math.min(...need.map((h) => this.heads.get(layer * this.data.heads + h)?.loaded ?? 0));
+        const start = Math.min(...need.map(have));
         const answer = await this.data.layerLayout(layer, this.key, {
           start,
           limit: upTo - start,
@@ -162,7 +180,7 @@ export class MatrixView {
       const index = layer * this.data.heads + h;
       const values = answer.values.get(h)!;
       const old = this.heads.get(index);
-      const loaded = old?.loaded ?? 0;
+      const loaded = old && !old.stale ? old.loaded : 0;
       if (answer.start > loaded || answer.start + answer.count <= loaded) continue;
       const end = answer.start + answer.count;
       let coords = old?.coords ?? new Float32Array(0);
@@ -171,6 +189,7 @@ export class MatrixView {
         grown.set(coords.subarray(0, loaded * 2));
         coords = grown;
       }
+      if (old?.stale) coords = new Float32Array(Math.max(end, this.perCell) * 2); // the old rows are drawn until now
       coords.set(values.subarray((loaded - answer.start) * 2, answer.count * 2), loaded * 2);
       this.heads.set(index, { coords, loaded: end, bounds: answer.bounds.get(h) ?? [], norms: old?.norms ?? null });
     }

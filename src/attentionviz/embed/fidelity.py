@@ -174,20 +174,31 @@ def summarise(run: Run) -> dict[str, str]:
         for metric in ("cosine", "euclidean"):
             values = [r["space"][space][metric] for r in records if space in r.get("space", {})]
             if values:
-                parts.append(f"{metric} {_mean(values):+.3f}")
+                parts.append(f"{metric} {_signed(_mean(values))}")
         if parts:
             lines[f"{space} vectors"] = ", ".join(parts)
     names = sorted({name for r in records for name in r.get("layouts", {})}, key=_layout_order)
     for name in names:
         rhos = [r["layouts"][name] for r in records if name in r.get("layouts", {})]
-        knn = [r["quality"][name]["knn_preservation"] for r in records if name in r.get("quality", {})]
-        trust = [r["quality"][name]["trustworthiness"] for r in records if name in r.get("quality", {})]
-        text = f"rho {_mean(rhos):+.3f}"
+        measured = [r["quality"][name] for r in records if name in r.get("quality", {})]
+        knn = [m["knn_preservation"] for m in measured if "knn_preservation" in m]
+        trust = [m["trustworthiness"] for m in measured if "trustworthiness" in m]
+        text = f"rho {_signed(_mean(rhos))}"
         if knn:
-            text += f", kNN kept {_mean(knn):.3f}, trustworthiness {_mean(trust):.3f}"
+            text += f", kNN kept {_mean(knn):.3f}"
+        if trust:
+            text += f", trustworthiness {_mean(trust):.3f}"
         method, dim = name.split(".")
         lines[f"{method} {dim.upper()}"] = f"{text} ({len(rhos)} heads)"
+    notes = sorted({note for r in records for note in r.get("notes", [])})
+    if notes:
+        lines["notes"] = "; ".join(notes)
     return lines
+
+
+def _signed(value: float) -> str:
+    """+0.123, or n/a where no sequence had enough tokens to rank."""
+    return f"{value:+.3f}" if np.isfinite(value) else "n/a"
 
 
 def _mean(values: list[Any]) -> float:

@@ -3,16 +3,23 @@
     embed_run(run_dir)                                   # t-SNE 2D, UMAP 2D+3D, PCA 2D+3D, every head
     embed_run(run_dir, layouts=("tsne.3d",), heads=[(2, 3)])
 
-Two stages, so a viewer has something to draw early and an interrupted embed resumes:
+Three stages, so a viewer has something to draw early and an interrupted embed resumes:
 
 1. The layouts that need no neighbour graph (PCA, 2D/3D) of every selected head, in this process
    (milliseconds per head).
-2. One job per head, on local processes or a Dask cluster (`attentionviz.jobs`): normalise, one
-   exact kNN graph shared by every method, the missing t-SNE / UMAP layouts (each stored as soon as
-   it is done), each layout's quality (kNN preservation, trustworthiness, fidelity rho), the
-   original-space fidelity of raw / translated / translated+scaled vectors, and the head metrics.
+2. Coarse layouts (`embed/coarse.py`): the 2D t-SNE / UMAP of every head on its level-of-detail
+   sample, stored as the head's layout, so the whole Matrix View is complete early. Heads of fewer
+   than 2 * COARSE_ROWS rows skip this: their full layouts cost about as much.
+3. One job per head, on local processes or a Dask cluster (`attentionviz.jobs`): normalise, one
+   kNN graph shared by every method, the missing t-SNE / UMAP layouts (each stored as soon as
+   it is done; a coarse one is refined, not redone), each layout's quality (kNN preservation,
+   trustworthiness, fidelity rho), the original-space fidelity of raw / translated /
+   translated+scaled vectors, and the head metrics.
 
-A head whose layouts, metrics.json and fidelity.json all exist is skipped unless `overwrite`.
+Stages 2 and 3 run the heads in the order a viewer asks for them (`store.head_outputs.focus`):
+the heads most recently opened first, then the rest in order. A head whose layouts (none of them
+coarse), metrics.json and fidelity.json all exist is skipped unless `overwrite`. A layout or a
+quality measure a run is too small for is left out, with a note.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from attentionviz.embed import joint, quality
+from attentionviz.embed import coarse, joint, quality
 from attentionviz.embed.joint import Normalisation
 from attentionviz.errors import AttentionVizError
 from attentionviz.layouts import DIMS, Layout, split_spec
@@ -58,6 +65,9 @@ class HeadJob:
     head: int
     plan: tuple[Layout, ...]  # the layouts to compute in this job
     settings: EmbedSettings = field(default_factory=EmbedSettings)
+
+    def __str__(self) -> str:
+        return f"layer {self.layer} head {self.head}"
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,25 @@ def plan_layouts(layouts: Iterable[str] | None = None, dims: Iterable[int] = DIM
     return tuple(plan)
 
 
+def feasible(plan: Sequence[Layout], n_tokens: int) -> tuple[tuple[Layout, ...], list[str]]:
+    """The layouts of `plan` a run of `n_tokens` can have, and one note per layout it cannot."""
+    from attentionviz.embed.reducers import get_reducer
+    from attentionviz.embed.reducers.base import MIN_NEIGHBOURS
+
+    kept: list[Layout] = []
+    notes: list[str] = []
+    for layout in plan:
+        reducer = get_reducer(layout.method)
+        if reducer.neighbours() and 2 * n_tokens < MIN_NEIGHBOURS + 1:
+            notes.append(
+                f"{layout.key} left out: {reducer.label} needs at least {MIN_NEIGHBOURS + 1} points per "
+                f"head ({(MIN_NEIGHBOURS + 2) // 2} tokens), this run has {2 * n_tokens}; build it with more text"
+            )
+        else:
+            kept.append(layout)
+    return tuple(kept), notes
+
+
 def _expand_all(spec: str) -> list[str]:
     from attentionviz.embed.reducers import REDUCERS
 
@@ -115,13 +144,19 @@ def embed_run(
     overwrite: bool = False,
     normalisation: Normalisation | None = None,
     metric: str = "cosine",
+    refine: bool = True,
 ) -> None:
-    """Compute the requested layouts (None: every method), their quality, fidelity and metrics for the selected heads."""
+    """Compute the requested layouts (None: every method), their quality, fidelity and metrics for the selected heads.
+
+    `refine=False` stops after the coarse layouts (a later `embed_run` refines them).
+    """
     from attentionviz.embed.threads import set_threads
     from attentionviz.jobs.runner import run_jobs
 
-    run = Run(run_dir)
-    plan = plan_layouts(layouts, dims)
+    run = Run(Path(run_dir).resolve())  # jobs may run in another directory (Dask workers)
+    plan, notes = feasible(plan_layouts(layouts, dims), run.info.n_tokens)
+    for note in [*notes, *quality.left_out(2 * run.info.n_tokens).values()]:
+        log.warning("%s", note)
     selected = select_heads(run, heads)
     settings = EmbedSettings(
         normalisation=normalisation,
@@ -144,17 +179,65 @@ def embed_run(
         log.info("every selected head of %s is embedded already (pass overwrite=True to redo)", run.path)
         head_outputs.clear_pending(run.path)
         return
+    rough = _coarse_jobs(run, jobs)
     head_outputs.write_pending(run.path, list(plan))
-    report, close = _progress(progress, "embed", len(jobs))
     try:
-        for done, (_, result) in enumerate(
-            run_jobs(embed_head, jobs, workers=workers, cluster=cluster, initializer=set_threads), start=1
-        ):
-            log.debug("layer %d head %d: %s", result.layer, result.head, result.seconds)
-            report(done, len(jobs))
+        stages = [("coarse layouts", embed_coarse, rough), ("embed", embed_head, jobs if refine else [])]
+        for stage, func, todo in stages:
+            report, close = _progress(progress, stage, len(todo))
+            try:
+                for done, (_, result) in enumerate(
+                    run_jobs(
+                        func,
+                        todo,
+                        workers=workers,
+                        cluster=cluster,
+                        initializer=set_threads,
+                        pick=_focus_first(run.path),
+                    ),
+                    start=1,
+                ):
+                    log.debug("%s: layer %d head %d: %s", stage, result.layer, result.head, result.seconds)
+                    report(done, len(todo))
+            finally:
+                close()
     finally:
-        close()
         head_outputs.clear_pending(run.path)
+
+
+def _coarse_jobs(run: Run, jobs: Sequence[HeadJob]) -> list[HeadJob]:
+    """The coarse layouts to make first, one job per head and layout, layout by layout (every
+    head's t-SNE before any UMAP): 2D layouts of methods that can refine, missing entirely."""
+    if coarse.coarse_sample(run.info.n_tokens) is None:
+        return []
+    from attentionviz.embed.reducers import get_reducer
+    from attentionviz.embed.reducers.base import Refiner
+
+    have = {
+        (job.layer, job.head): set(head_outputs.available_layouts(run.path, job.layer, job.head))
+        for job in jobs
+    }
+    layouts = dict.fromkeys(layout for job in jobs for layout in job.plan)
+    return [
+        dataclasses.replace(job, plan=(layout,))
+        for layout in layouts
+        if layout.dim == 2 and isinstance(get_reducer(layout.method), Refiner)
+        for job in jobs
+        if layout in job.plan and (job.settings.overwrite or layout not in have[job.layer, job.head])
+    ]
+
+
+def _focus_first(run_dir: Path) -> Callable[[Sequence[HeadJob]], int]:
+    """Pick the waiting job of the head a viewer opened most recently, else the first."""
+
+    def pick(waiting: Sequence[HeadJob]) -> int:
+        for layer, head in head_outputs.focus(run_dir):
+            for index, job in enumerate(waiting):
+                if (job.layer, job.head) == (layer, head):
+                    return index
+        return 0
+
+    return pick
 
 
 def _needs_no_graph(layout: Layout) -> bool:
@@ -205,12 +288,13 @@ def select_heads(run: Run, heads: Iterable[tuple[int, int]] | None) -> list[tupl
 
 
 def head_complete(run: Run, layer: int, head: int, plan: Sequence[Layout]) -> bool:
-    """True when every planned layout (with its quality), metrics.json and fidelity.json exist."""
+    """True when every planned layout (full, not coarse, with its quality), metrics.json and
+    fidelity.json exist."""
     fid = head_outputs.load_head_json(run.path, layer, head, "fidelity")
     if fid is None or head_outputs.load_head_json(run.path, layer, head, "metrics") is None:
         return False
-    have = set(head_outputs.available_layouts(run.path, layer, head))
-    return all(layout in have and layout.key in fid.get("quality", {}) for layout in plan)
+    have = set(head_outputs.available_layouts(run.path, layer, head, coarse=False))
+    return all(layout in have and layout.key in fid.get("layouts", {}) for layout in plan)
 
 
 def _missing(
@@ -221,7 +305,7 @@ def _missing(
     overwrite: bool,
     done_here: Sequence[Layout],
 ) -> tuple[Layout, ...]:
-    have = set(head_outputs.available_layouts(run.path, layer, head))
+    have = set(head_outputs.available_layouts(run.path, layer, head, coarse=False))
     return tuple(p for p in plan if p not in done_here and (overwrite or p not in have))
 
 
@@ -269,10 +353,49 @@ def _stage_quick(
             close()
 
 
+def embed_coarse(job: HeadJob) -> HeadResult:
+    """One head's coarse layouts (`embed/coarse.py`): each of `job.plan` on the head's LOD sample,
+    stored as the head's layout (every other row beside its nearest sampled row) and marked coarse."""
+    from attentionviz.embed.knn import knn_graph
+    from attentionviz.embed.reducers import get_reducer
+
+    run = Run(job.run_dir)
+    settings = job.settings
+    head = run.head(job.layer, job.head)
+    q = np.asarray(head.queries(), dtype=np.float32)
+    k = np.asarray(head.keys(), dtype=np.float32)
+    sample = coarse.coarse_sample(len(q))
+    if sample is None:
+        raise ValueError(f"{job} is too small for a coarse layout")
+    # the normalisation is chosen on a sample of sequences: all of them take longer than the layouts
+    pairs = _pairs(run, job.layer, q, k, tokens=len(sample) // 2)
+    vectors = _normalised(run, job.layer, job.head, settings, q=q, k=k, pairs=pairs)
+    x = vectors.stacked()
+    seconds: dict[str, float] = {}
+    needed = max(get_reducer(layout.method).neighbours() for layout in job.plan)
+    start = time.perf_counter()
+    graph = knn_graph(x[sample], min(needed, len(sample) - 1), metric=settings.metric, device=settings.device)
+    seconds["knn"] = time.perf_counter() - start
+    for layout in job.plan:
+        reducer = get_reducer(layout.method)
+        start = time.perf_counter()
+        placed = coarse.spread_evenly(
+            reducer.embed(x[sample], dim=layout.dim, knn=graph, seed=settings.seed, device=settings.device)
+        )
+        coords = coarse.extend(x, sample, placed, metric=settings.metric, seed=settings.seed)
+        seconds[layout.key] = time.perf_counter() - start
+        meta = _layout_meta(layout, vectors, reducer.params(layout.dim), settings, seconds[layout.key])
+        meta["coarse"] = {"rows": len(sample), "of": len(x)}
+        _check_finite(coords, layout, job)
+        head_outputs.save_layout(run.path, job.layer, job.head, layout, coords, meta, coarse=True)
+    return HeadResult(job.layer, job.head, seconds, {})
+
+
 def embed_head(job: HeadJob) -> HeadResult:
     """One head, start to finish: the job a worker runs. Every output is stored as soon as it exists."""
     from attentionviz.embed.knn import knn_graph
     from attentionviz.embed.reducers import get_reducer
+    from attentionviz.embed.reducers.base import Refiner
 
     run = Run(job.run_dir)
     settings = job.settings
@@ -292,34 +415,48 @@ def embed_head(job: HeadJob) -> HeadResult:
     seconds["knn"] = time.perf_counter() - start
 
     layer_info = run.manifest.layers[layer]
+    left_out = quality.left_out(len(x))
 
     def measure(coords: np.ndarray) -> dict[str, float]:
-        return {
-            "knn_preservation": quality.knn_preservation(graph, coords),
-            "trustworthiness": quality.trustworthiness(x, coords, metric=settings.metric, seed=settings.seed),
-            "rho": pairs.rho(coords[:n], coords[n:]),
-        }
+        scores = {"rho": pairs.rho(coords[:n], coords[n:])}
+        if "knn_preservation" not in left_out:
+            scores["knn_preservation"] = quality.knn_preservation(graph, coords)
+        if "trustworthiness" not in left_out:
+            scores["trustworthiness"] = quality.trustworthiness(
+                x, coords, metric=settings.metric, seed=settings.seed
+            )
+        return scores
 
+    rough = set(head_outputs.coarse_layouts(run.path, layer, head_index))
     for layout in job.plan:
         reducer = get_reducer(layout.method)
+        sample = coarse.coarse_sample(n)
+        refine = layout in rough and sample is not None and isinstance(reducer, Refiner)
         start = time.perf_counter()
-        coords = reducer.embed(x, dim=layout.dim, knn=graph, seed=settings.seed, device=settings.device)
+        if refine:
+            assert isinstance(reducer, Refiner) and sample is not None
+            begin = np.asarray(head_outputs.load_layout(run.path, layer, head_index, layout))
+            coords = reducer.refine(x, begin, knn=graph, seed=settings.seed, device=settings.device)
+            coords = coarse.align(coords, sample, begin[sample])
+            params = reducer.refine_params(layout.dim)
+        else:
+            coords = reducer.embed(x, dim=layout.dim, knn=graph, seed=settings.seed, device=settings.device)
+            params = reducer.params(layout.dim)
         elapsed = time.perf_counter() - start
         seconds[layout.key] = elapsed
-        if not np.isfinite(coords).all():
-            raise AttentionVizError(
-                f"{layout.key} of layer {layer} head {head_index} produced NaN; rerun with another --seed"
-            )
-        meta = _layout_meta(layout, vectors, reducer.params(layout.dim), settings, elapsed)
-        meta["quality"] = measure(coords)
+        _check_finite(coords, layout, job)
+        meta = _layout_meta(layout, vectors, params, settings, elapsed)
+        if refine and sample is not None:
+            meta["refined_from"] = f"a coarse layout of {len(sample)} level-of-detail rows"
+        meta["quality"] = _finite(measure(coords))
         head_outputs.save_layout(run.path, layer, head_index, layout, coords, meta)
 
     scores: dict[str, dict[str, float]] = {}
-    for layout in head_outputs.available_layouts(run.path, layer, head_index):
+    for layout in head_outputs.available_layouts(run.path, layer, head_index, coarse=False):
         meta = head_outputs.load_layout_meta(run.path, layer, head_index, layout)
         if "quality" not in meta:  # made in the PCA stage, or by an older run of embed
             coords = np.asarray(head_outputs.load_layout(run.path, layer, head_index, layout))
-            meta["quality"] = measure(coords)
+            meta["quality"] = _finite(measure(coords))
             head_outputs.save_layout(run.path, layer, head_index, layout, coords, meta)
         scores[layout.key] = meta["quality"]
 
@@ -330,15 +467,22 @@ def embed_head(job: HeadJob) -> HeadResult:
         "space": _space_fidelity(pairs, q, k, layer_info.softcap is not None),
         "layouts": {name: s["rho"] for name, s in scores.items()},
         "quality": {
-            name: {key: s[key] for key in ("knn_preservation", "trustworthiness")}
+            name: {key: s[key] for key in ("knn_preservation", "trustworthiness") if key in s}
             for name, s in scores.items()
         },
     }
+    if left_out:
+        record["notes"] = list(left_out.values())
     head_outputs.save_head_json(run.path, layer, head_index, "fidelity", _finite(record))
     head_outputs.save_head_json(
         run.path, layer, head_index, "metrics", _finite(_metrics(run, layer, head_index, q, k))
     )
     return HeadResult(layer, head_index, seconds, {name: s["rho"] for name, s in scores.items()})
+
+
+def _check_finite(coords: np.ndarray, layout: Layout, job: HeadJob) -> None:
+    if not np.isfinite(coords).all():
+        raise AttentionVizError(f"{layout.key} of {job} produced NaN; rerun with another --seed")
 
 
 def _space_fidelity(pairs: Any, q: np.ndarray, k: np.ndarray, softcap: bool) -> dict[str, dict[str, float]]:
@@ -382,10 +526,17 @@ def _normalised(
     return dataclasses.replace(joint.normalise(q, k, how), reasons=reasons)
 
 
-def _pairs(run: Run, layer: int, q: np.ndarray, k: np.ndarray) -> Any:
+def _pairs(run: Run, layer: int, q: np.ndarray, k: np.ndarray, *, tokens: int | None = None) -> Any:
+    """The head's same-sequence query-key pairs: of every sequence, or of a seeded sample of
+    sequences holding at least `tokens` tokens."""
     from attentionviz.embed.fidelity import Pairs
 
     starts, lengths = _sequence_bounds(str(run.path))
+    if tokens is not None:
+        order = np.random.default_rng(0).permutation(len(lengths))
+        enough = int(np.searchsorted(np.cumsum(lengths[order]), tokens)) + 1
+        chosen = np.sort(order[:enough])
+        starts, lengths = starts[chosen], lengths[chosen]
     layer_info = run.manifest.layers[layer]
     return Pairs(q, k, starts, lengths, causal=layer_info.causal, window=layer_info.sliding_window)
 
@@ -402,7 +553,7 @@ def _layout_meta(
         "dim": layout.dim,
         "points": 2 * len(vectors.q),
         "rows": "0..N-1 queries, N..2N-1 keys, token order",
-        "normalisation": vectors.record(),
+        "normalisation": _finite(vectors.record()),
         "metric": "euclidean" if _needs_no_graph(layout) else settings.metric,
         "seed": settings.seed,
         "params": params,

@@ -18,6 +18,20 @@ from attentionviz.embed.knn import KnnGraph
 QUALITY_K = 15
 
 
+def left_out(n_points: int, k: int = QUALITY_K) -> dict[str, str]:
+    """The measures a head of `n_points` rows is too small for, each with a one-line note."""
+    notes = {}
+    if n_points <= k:
+        notes["knn_preservation"] = (
+            f"kNN preservation left out: it needs more than {k} points per head, this run has {n_points}"
+        )
+    if n_points <= 3 * k + 1:
+        notes["trustworthiness"] = (
+            f"trustworthiness left out: it needs more than {3 * k + 1} points per head, this run has {n_points}"
+        )
+    return notes
+
+
 def layout_neighbours(coords: np.ndarray, k: int) -> np.ndarray:
     """[M, k] indices of each point's k nearest other points in the layout (euclidean)."""
     from scipy.spatial import cKDTree

@@ -1,6 +1,6 @@
 """Layout and norm rows of one head (the Single View) or of every head of a layer (the Matrix View).
 
-Rows travel in one fixed level-of-detail order (`tables.lod_order`), so any prefix is a uniform
+Rows travel in one fixed level-of-detail order (`store.lod`), so any prefix is a uniform
 sample; floats are quantised to uint16 over the whole head's bounds, so rows fetched in several
 frames decode onto one grid.
 """
@@ -17,8 +17,8 @@ from attentionviz.errors import AttentionVizError, RunNotFound
 from attentionviz.layouts import Layout
 from attentionviz.readmodel.frames import Frame, quantize
 from attentionviz.readmodel.models import HeadRowsMeta, LayerRowsMeta
-from attentionviz.readmodel.tables import _lod_order, _lod_rank
 from attentionviz.store import head_outputs
+from attentionviz.store.lod import cached_lod_order, lod_rank
 from attentionviz.store.reader import Head, Run
 
 ORDERS = ("token", "lod")
@@ -75,7 +75,7 @@ def layer_layout_frame(
     frame = Frame(meta=meta.model_copy(update={"layout": layout.key}))
     if tokens is not None:
         frame.add("rows", index)
-    ranks = _lod_rank(n)[index] if tokens is not None else None  # where those rows sit in LOD order
+    ranks = lod_rank(n)[index] if tokens is not None else None  # where those rows sit in LOD order
     for h in present:
         quantised, bounds = _LAYOUTS.get(run, layer, h, layout)  # [2N, dim] in LOD order
         part = quantised[start : start + len(index)] if ranks is None else quantised[ranks]
@@ -110,7 +110,7 @@ class _LodLayouts:
             raise AttentionVizError(
                 f"layer {layer} head {head} has {len(coords)} rows, expected {2 * n}; re-embed the run"
             )
-        entry = quantize(coords[_lod_order(n)], bounds=_bounds(coords))
+        entry = quantize(coords[cached_lod_order(n)], bounds=_bounds(coords))
         with self.lock:
             if key not in self.entries:
                 self.entries[key] = entry
@@ -176,7 +176,7 @@ def _layer_heads(run: Run, layer: int, heads: Sequence[int] | None) -> list[int]
 def _layer_rows(n_tokens: int, *, start: int, limit: int | None, tokens: Sequence[int] | None) -> np.ndarray:
     """uint32 layout rows: a slice of the LOD order, or each token's query row and key row."""
     if tokens is None:
-        order = _lod_order(n_tokens)
+        order = cached_lod_order(n_tokens)
         return order[start : None if limit is None else start + limit]
     picked = np.asarray(sorted(set(tokens)), dtype=np.int64)
     if len(picked) and (picked[0] < 0 or picked[-1] >= n_tokens):
@@ -220,7 +220,7 @@ def _rows(values: np.ndarray, n_tokens: int, *, order: str, limit: int | None) -
             f"this head's array has {len(values)} rows, expected {2 * n_tokens}; re-embed the run"
         )
     if order == "lod":
-        index = _lod_order(n_tokens)
+        index = cached_lod_order(n_tokens)
         if limit is not None:
             index = index[:limit]
         return np.take(values, index, axis=0)

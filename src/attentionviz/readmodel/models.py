@@ -70,6 +70,9 @@ class RunDetails(RunSummary):
     version: str
     #: layout key ("tsne.2d") -> the heads that have it (index = layer * heads + head)
     layouts: dict[str, list[int]]
+    #: layout key -> the heads whose layout is still a coarse one (made on the head's level-of-detail
+    #: sample while `embed` runs; replaced by the full layout, sample rows in place, when it lands)
+    coarse: dict[str, list[int]]
     #: heads whose keys the automatic normalisation rule left untranslated (index as in `layouts`)
     untranslated: list[int]
 

@@ -55,6 +55,7 @@ def run_details(scope: Scope, run_id: str) -> RunDetails:
         created=m.created,
         version=m.version,
         layouts=layout_availability(scope, run_id),
+        coarse=coarse_availability(scope, run_id),
         untranslated=untranslated_heads(scope, run_id),
     )
 
@@ -74,7 +75,7 @@ def layout_availability(scope: Scope, run_id: str) -> dict[str, list[int]]:
     """
     run = scope.run(run_id)
     found: dict[Layout, list[int]] = {}
-    for index, _layer, _head, present in _head_layouts(scope, run):
+    for index, _layer, _head, present, _coarse in _head_layouts(scope, run):
         for layout in present:
             found.setdefault(layout, []).append(index)
     if scope.pending:
@@ -84,6 +85,17 @@ def layout_availability(scope: Scope, run_id: str) -> dict[str, list[int]]:
     for rows in found.values():
         rows.sort()
     return {layout.key: found[layout] for layout in sorted(found, key=_menu_order)}
+
+
+def coarse_availability(scope: Scope, run_id: str) -> dict[str, list[int]]:
+    """For each layout, the heads whose layout is still a coarse one (`embed/coarse.py`): an embed
+    is refining them, and the app fetches each again when it leaves this list."""
+    run = scope.run(run_id)
+    found: dict[Layout, list[int]] = {}
+    for index, _layer, _head, _present, coarse in _head_layouts(scope, run):
+        for layout in coarse:
+            found.setdefault(layout, []).append(index)
+    return {layout.key: sorted(found[layout]) for layout in sorted(found, key=_menu_order)}
 
 
 def untranslated_heads(scope: Scope, run_id: str) -> list[int]:
@@ -96,7 +108,7 @@ def untranslated_heads(scope: Scope, run_id: str) -> list[int]:
     """
     run = scope.run(run_id)
     marked = []
-    for index, layer, head, present in _head_layouts(scope, run):
+    for index, layer, head, present, _coarse in _head_layouts(scope, run):
         if not present:
             continue
         record = head_outputs.load_layout_meta(run.path, layer, head, min(present)).get("normalisation")
@@ -105,8 +117,9 @@ def untranslated_heads(scope: Scope, run_id: str) -> list[int]:
     return marked
 
 
-def _head_layouts(scope: Scope, run: Run) -> Iterator[tuple[int, int, int, set[Layout]]]:
-    """(index, layer, head, its layouts the scope keeps) for every head the scope shows that has a folder."""
+def _head_layouts(scope: Scope, run: Run) -> Iterator[tuple[int, int, int, set[Layout], set[Layout]]]:
+    """(index, layer, head, its layouts the scope keeps, those of them still coarse) for every head
+    the scope shows that has a folder."""
     info = run.info
     folders = _subfolders(names.head_dir(run.path, 0, 0).parent)
     for layer in range(info.layers):
@@ -115,9 +128,11 @@ def _head_layouts(scope: Scope, run: Run) -> Iterator[tuple[int, int, int, set[L
             if folder is None or not scope.shows(run, layer, head):
                 continue
             with os.scandir(folder) as entries:  # one listing per head, not a stat per layout
-                present = {Layout.from_file_name(e.name) for e in entries}
+                listed = {e.name for e in entries}
+            present = {Layout.from_file_name(name) for name in listed}
             kept = {layout for layout in present if layout is not None and scope.keeps(layout)}
-            yield layer * info.heads + head, layer, head, kept
+            coarse = {layout for layout in kept if layout.key + head_outputs.COARSE in listed}
+            yield layer * info.heads + head, layer, head, kept, coarse
 
 
 def _menu_order(layout: Layout) -> tuple[int, int, str]:

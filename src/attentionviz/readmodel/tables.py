@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from attentionviz.readmodel.frames import Frame
 from attentionviz.readmodel.models import LodOrderMeta, SequencesMeta, TokensMeta
+from attentionviz.store.lod import lod_order
 from attentionviz.store.reader import Run
+
+__all__ = ["lod_order", "lod_order_frame", "sequences_frame", "tokens_frame"]
 
 
 def tokens_frame(run: Run) -> bytes:
@@ -41,27 +42,6 @@ def sequences_frame(run: Run) -> bytes:
     frame.add("token_start", table["token_start"].to_numpy(dtype=np.int64))
     frame.add("document", table["document"].to_numpy(dtype=np.int32))
     return frame.encode()
-
-
-def lod_order(n_tokens: int) -> np.ndarray:
-    """[2N] uint32: layout rows in level-of-detail order; any prefix is a uniform sample of tokens.
-
-    Tokens are shuffled with a fixed seed and each token's query row (t) is followed by its key
-    row (t + N), so a prefix holds both copies of the same tokens. The same for every head.
-    """
-    return _lod_order(n_tokens).copy()
-
-
-@functools.lru_cache(maxsize=8)
-def _lod_order(n_tokens: int) -> np.ndarray:
-    tokens = np.random.default_rng(0).permutation(n_tokens).astype(np.uint32)
-    return np.stack([tokens, tokens + n_tokens], axis=1).reshape(-1)  # [N, 2] -> [2N]
-
-
-@functools.lru_cache(maxsize=8)
-def _lod_rank(n_tokens: int) -> np.ndarray:
-    """[2N] position of each layout row in the LOD order (the inverse permutation)."""
-    return np.argsort(_lod_order(n_tokens))
 
 
 def lod_order_frame(run: Run) -> bytes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from importlib import metadata
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -34,6 +34,24 @@ class Reducer(Protocol):
         ...
 
 
+@runtime_checkable
+class Refiner(Protocol):
+    """A reducer that can also start from given coordinates (a coarse layout, `embed/coarse.py`)."""
+
+    def refine_params(self, dim: int) -> dict[str, Any]:
+        """The settings of a refinement, stored in the layout's metadata."""
+        ...
+
+    def refine(
+        self, x: np.ndarray, start: np.ndarray, *, knn: KnnGraph, seed: int, device: str = "cpu"
+    ) -> np.ndarray:
+        """[2N, D] and a start [2N, dim] (in its principal axes, equal spread along each) -> [2N, dim]."""
+        ...
+
+
+MIN_NEIGHBOURS = 3  # a neighbour-graph layout of fewer points (4) would show nothing
+
+
 def version(package: str) -> str:
     """An installed package's version, for a layout's metadata."""
     try:
@@ -44,7 +62,7 @@ def version(package: str) -> str:
 
 def require_graph(knn: KnnGraph | None, k: int, name: str) -> KnnGraph:
     """The first k neighbours of the shared graph (all of them for a run too small to have k)."""
-    if knn is None or knn.k < min(k, 3):
+    if knn is None or knn.k < min(k, MIN_NEIGHBOURS):
         raise ValueError(
             f"{name} needs a kNN graph of {k} neighbours per point, got {0 if knn is None else knn.k}"
         )

@@ -1,7 +1,8 @@
 """t-SNE with PCA initialisation and a short, well-scheduled optimisation.
 
 2D   manifolds-rs, FFT-interpolated repulsion (three kernels), perplexity 15,
-     200 epochs of which 70 exaggerated
+     200 epochs of which 70 exaggerated; refined from a coarse layout (`embed/coarse.py`):
+     150 epochs, none exaggerated (the coarse layout already holds the global arrangement)
 3D   openTSNE Barnes-Hut (theta 1.0; FFT interpolation is 2D only), 150 epochs of which 50
      exaggerated; slow for what it adds, so made only when asked for by name (`tsne.3d`)
 """
@@ -31,6 +32,7 @@ class TSNE:
     epochs_3d: int = 150
     exaggeration_epochs_3d: int = 50
     theta_3d: float = 1.0
+    refine_epochs: int = 150
 
     def neighbours(self) -> int:
         return int(3 * self.perplexity)
@@ -55,6 +57,9 @@ class TSNE:
             "init": "pca",
         }
 
+    def refine_params(self, dim: int) -> dict[str, Any]:
+        return {**self.params(dim), "epochs": self.refine_epochs, "exaggeration_epochs": 0, "init": "coarse"}
+
     def embed(
         self, x: np.ndarray, *, dim: int, knn: KnnGraph | None, seed: int, device: str = "cpu"
     ) -> np.ndarray:
@@ -63,16 +68,47 @@ class TSNE:
             return self._embed_2d(x, graph, seed=seed, device=device)
         return self._embed_bh(x, graph, dim=dim, seed=seed, device=device)
 
-    def _embed_2d(self, x: np.ndarray, graph: KnnGraph, *, seed: int, device: str) -> np.ndarray:
+    def refine(
+        self, x: np.ndarray, start: np.ndarray, *, knn: KnnGraph, seed: int, device: str = "cpu"
+    ) -> np.ndarray:
+        if start.shape[1] != 2:
+            raise ValueError("t-SNE refines 2D layouts only")
+        graph = require_graph(knn, self.neighbours(), self.name)
+        # manifolds-rs starts from the PCA of what it is given, each principal axis scaled to
+        # `init_range`: given the start itself (its graph is passed, so nothing else reads it),
+        # that is the start, up to a turn that the pipeline's alignment undoes.
+        spread = float(np.asarray(start).std(axis=0).mean())
+        return self._embed_2d(
+            np.ascontiguousarray(start, dtype=np.float32),
+            graph,
+            seed=seed,
+            device=device,
+            epochs=(self.refine_epochs, 0),
+            init_range=spread,
+        )
+
+    def _embed_2d(
+        self,
+        x: np.ndarray,
+        graph: KnnGraph,
+        *,
+        seed: int,
+        device: str,
+        epochs: tuple[int, int] | None = None,
+        init_range: float | None = None,
+    ) -> np.ndarray:
         import manifolds_rs
 
+        total, exaggerated = epochs or (self.epochs, self.exaggeration_epochs)
         settings: dict[str, Any] = {
             "perplexity": min(self.perplexity, graph.k / 3),
             "metric": graph.metric,
-            "n_epochs": self.epochs,
+            "n_epochs": total,
             "init": "pca",
+            "randomised_init": init_range is None,
+            "init_range": init_range,
             "seed": seed,
-            "optim_params": manifolds_rs.TsneOptim(early_exag_iter=self.exaggeration_epochs),
+            "optim_params": manifolds_rs.TsneOptim(early_exag_iter=exaggerated),
         }
         if device.startswith("cuda") and manifolds_rs.gpu_available():
             model: Any = manifolds_rs.TSNEGpu(approx="fft_3k_gpu", **settings)
