@@ -4,8 +4,11 @@ t-SNE uses the first 3 * perplexity neighbours, UMAP the first n_neighbors, and 
 measures (kNN preservation, trustworthiness) the first 15, so one exact search at the widest k
 serves them all.
 
-On the CPU the search is manifolds-rs's exact k-means kNN (a few hundred ms for 10k points in 32-64
-dimensions); with `device="cuda"` it is an exact blocked matrix product on the GPU (torch).
+The search is exact. Up to `BLAS_MAX_POINTS` points it is a blocked matrix product (torch, on
+the CPU or the GPU): about as fast as manifolds-rs's exact k-means kNN for 10k points in 32
+dimensions, and 1.5-2x faster in 64 or 128, where k-means prunes less. Above that,
+manifolds-rs's k-means kNN, whose cost grows more slowly than the product's N^2. Approximate
+indexes (HNSW, NN-descent) were slower than both at every size measured (`benchmarks/knn.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from attentionviz.errors import AttentionVizError
 log = logging.getLogger(__name__)
 
 METRICS = ("cosine", "euclidean")
+BLAS_MAX_POINTS = 20_000
+_BLOCK_VALUES = 2**24  # similarities per block (64 MB)
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,8 @@ def knn_graph(x: np.ndarray, k: int, *, metric: str = "cosine", device: str = "c
     if not 0 < k < len(x):
         raise AttentionVizError(f"cannot find {k} neighbours among {len(x)} points; embed more tokens")
     x32 = np.ascontiguousarray(x, dtype=np.float32)
-    if device.startswith("cuda"):
-        return _knn_torch(x32, k, metric=metric, device=device)
+    if device.startswith("cuda") or len(x32) <= BLAS_MAX_POINTS:
+        return _knn_blocked(x32, k, metric=metric, device=device)
     import manifolds_rs
 
     indices, distances = manifolds_rs.knn_graph(x32, k, metric=metric, ann="kmknn", seed=0)
@@ -64,10 +69,15 @@ def knn_graph(x: np.ndarray, k: int, *, metric: str = "cosine", device: str = "c
     )
 
 
-def _knn_torch(x: np.ndarray, k: int, *, metric: str, device: str, block: int = 4096) -> KnnGraph:
+def _knn_blocked(x: np.ndarray, k: int, *, metric: str, device: str) -> KnnGraph:
     """Exact kNN as blocked similarity products on `device`, O(block * M) memory."""
     import torch
 
+    from attentionviz.embed.threads import threads
+
+    if not device.startswith("cuda"):
+        torch.set_num_threads(threads())
+    block = max(64, _BLOCK_VALUES // len(x))
     points = torch.from_numpy(x).to(device)
     if metric == "cosine":
         points = torch.nn.functional.normalize(points, dim=1)
