@@ -49,6 +49,9 @@ def main(verbose: int) -> None:
     stop_with_parent_if_asked()
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:  # Dask logs a lost scheduler as tracebacks; `--cluster` reports it in one line
+        for handler in logging.root.handlers:
+            handler.addFilter(lambda record: record.name.split(".")[0] != "distributed")
     if not verbose:  # the hub client's download bars are noise here
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 

@@ -18,6 +18,7 @@ threads on that machine. A cluster that fails, or whose workers have all gone fo
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -150,9 +151,10 @@ def _cluster_errors(address: str) -> Iterator[None]:
     """A lost scheduler (closed connection, timeout, cancelled futures) as one line."""
     try:
         yield
-    except (OSError, TimeoutError, asyncio.CancelledError) as exc:
+    except (OSError, TimeoutError, asyncio.CancelledError, concurrent.futures.CancelledError) as exc:
+        reason = (str(exc).strip().splitlines() or [""])[0][:160]
         raise AttentionVizError(
-            f"lost the Dask scheduler at {address} ({type(exc).__name__}: {exc}); "
+            f"lost the Dask scheduler at {address} ({type(exc).__name__}: {reason}); "
             "what finished is kept: restart the cluster and run the same command again"
         ) from None
 
