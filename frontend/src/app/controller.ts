@@ -742,6 +742,11 @@ export class Controller {
   }
 
   /** Screen rectangles (CSS pixels, page coordinates) of every Matrix cell; for tests and exports. */
+  /** World positions [x0, y0, x1, y1, ...] of the points Matrix cell (layer, head) draws, and the cell size. */
+  cellPoints(layer: number, head: number): { positions: number[]; cell: number } {
+    return { positions: Array.from(this.matrix?.cellPositions(layer, head) ?? []), cell: CELL };
+  }
+
   cells(): { layer: number; head: number; x: number; y: number; width: number; height: number }[] {
     if (!this.canvas || !this.data || app.view !== "matrix") return [];
     const rect = this.canvas.parent.getBoundingClientRect();

@@ -11,6 +11,7 @@ export interface Automation {
   renders: RenderEvent[];
   whenRendered(): Promise<RenderEvent>;
   cells(): ReturnType<Controller["cells"]>;
+  cellPoints(layer: number, head: number): ReturnType<Controller["cellPoints"]>;
   search(): typeof app.searchInfo;
 }
 
@@ -45,6 +46,7 @@ export function installAutomation(controller: Controller): Automation {
       return new Promise((resolve) => waiting.push(resolve));
     },
     cells: () => controller.cells(),
+    cellPoints: (layer, head) => controller.cellPoints(layer, head),
     search: () => app.searchInfo,
   };
   window.__attentionviz = automation;

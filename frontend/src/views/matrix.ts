@@ -379,6 +379,13 @@ export class MatrixView {
     row.data = { length: total, attributes: { getPosition: { value: positions, size: 2 }, getColor: { value: colors, size: 4 } } };
   }
 
+  /** World positions [rows, 2] of the rows cell (layer, head) draws now (empty when it draws none). */
+  cellPositions(layer: number, head: number): Float32Array {
+    const rows = this.heads.get(layer * this.data.heads + head);
+    if (!rows) return new Float32Array(0);
+    return placeInCell(this.layoutOf(rows, Math.min(rows.loaded, this.perCell)), layer, head);
+  }
+
   private layoutOf(head: HeadRows, rows: number): HeadLayout {
     return { key: this.key, dim: 2, rows, coords: head.coords.subarray(0, rows * 2), bounds: head.bounds };
   }
