@@ -50,7 +50,9 @@ def test_a_cold_run_draws_coarse_cells_first_then_refines_them_in_place(browser:
         assert matrix.evaluate("window.__attentionviz.whenRendered()")["view"] == "matrix"
         single.goto(f"{base}?run=cold&projection=tsne&view=single&layer=1&head=2")
         assert single.evaluate("window.__attentionviz.whenRendered()")["view"] == "single"
-        assert not single.evaluate("window.__attentionviz.controller.single.details.layout_meta['tsne.2d'].refined_from")
+        assert not single.evaluate(
+            "window.__attentionviz.controller.single.details.layout_meta['tsne.2d'].refined_from"
+        )
 
         cells = matrix.evaluate("window.__attentionviz.cells()")
         assert len(cells) == LAYERS * HEADS
@@ -73,6 +75,8 @@ def test_a_cold_run_draws_coarse_cells_first_then_refines_them_in_place(browser:
             assert after.shape == points.shape and not np.allclose(after, points)
             moved = np.linalg.norm(after - points, axis=1).mean() / size
             assert moved < 0.05, f"layer {layer} head {head}: sample points moved {moved:.1%} of the cell"
-        assert single.evaluate("window.__attentionviz.controller.single.details.layout_meta['tsne.2d'].refined_from")
+        assert single.evaluate(
+            "window.__attentionviz.controller.single.details.layout_meta['tsne.2d'].refined_from"
+        )
         assert not errors
         context.close()

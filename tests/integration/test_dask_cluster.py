@@ -48,7 +48,16 @@ class Cluster:
         info = folder / "scheduler.json"
         self.scheduler = self._start(
             "scheduler",
-            ["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(info)],
+            [
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(info),
+            ],
         )
         wait_until(info.exists, 60, "the scheduler")
         self.address: str = json.loads(info.read_text())["address"]
@@ -60,7 +69,12 @@ class Cluster:
         where.mkdir(parents=True, exist_ok=True)
         log = (where / "log.txt").open("wb")
         return subprocess.Popen(
-            [self.dask, *args], cwd=where, env=ENV, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [self.dask, *args],
+            cwd=where,
+            env=ENV,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def start_worker(self, i: int) -> subprocess.Popen[bytes]:
@@ -103,7 +117,9 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 
 def embed(where: Path, *args: str, background: bool = False) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "attentionviz", "embed", *args, "--quiet"]
-    return subprocess.Popen(command, cwd=where, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command, cwd=where, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def finished(run: Path) -> int:
@@ -127,7 +143,9 @@ def test_embed_on_a_real_dask_cluster(cluster: Cluster, tmp_path: Path) -> None:
 
     local = embed(work, "local", "--workers", "2")
     assert local.wait(600) == 0, local.stderr.read() if local.stderr else ""
-    on_cluster = embed(work, "dask", "--cluster", cluster.address)  # a path relative to here, not the workers'
+    on_cluster = embed(
+        work, "dask", "--cluster", cluster.address
+    )  # a path relative to here, not the workers'
     _, errors = on_cluster.communicate(timeout=600)
     assert on_cluster.returncode == 0, errors
     assert_same(work / "local", work / "dask")

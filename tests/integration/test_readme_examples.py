@@ -39,7 +39,9 @@ def files_it_names(folder: Path, program: str) -> None:
         (folder / name).write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
 
 
-def run_python(args: list[str], folder: Path, *, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_python(
+    args: list[str], folder: Path, *, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run(
         [sys.executable, *args],

@@ -84,7 +84,18 @@ DEMO = re.compile(r"in the background \((\d+) heads to go\)")
 
 
 def start_demo(cache: Path) -> tuple[subprocess.Popen[str], list[str]]:
-    command = [sys.executable, "-m", "attentionviz", "demo", "--no-open", "--port", "0", "--quiet", "--tokens", "200"]
+    command = [
+        sys.executable,
+        "-m",
+        "attentionviz",
+        "demo",
+        "--no-open",
+        "--port",
+        "0",
+        "--quiet",
+        "--tokens",
+        "200",
+    ]
     demo = subprocess.Popen(
         command,
         env={**ENV, "ATTENTIONVIZ_CACHE": str(cache)},
@@ -117,7 +128,9 @@ def test_the_demo_stops_its_background_work_on_sigterm_and_sigkill_and_resumes(t
         below = children(demo.pid)
         demo.send_signal(signal.SIGTERM)  # what a service manager or `kill` sends
         demo.wait(30)
-        wait_until(lambda: not any(alive(p) for p in below), 10, "the background embed and its workers to stop")
+        wait_until(
+            lambda: not any(alive(p) for p in below), 10, "the background embed and its workers to stop"
+        )
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(demo.pid, signal.SIGKILL)

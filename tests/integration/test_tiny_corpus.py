@@ -24,7 +24,12 @@ TWO_LINES = "\ufeffHello there.\r\nGood.\r\n".encode()  # a BOM and CRLF endings
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "attentionviz", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600
+        [sys.executable, "-m", "attentionviz", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
 
 

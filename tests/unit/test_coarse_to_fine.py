@@ -87,5 +87,7 @@ def test_the_head_a_viewer_opens_is_embedded_first(run: av.Run, tmp_path: Path) 
     assert head_outputs.focus(run.path) == [(0, 1)]
 
     embed_run(run.path, layouts=("pca", "umap"), dims=(2,), workers=1)
-    done = {h: (run.path / "heads" / f"layers.0.heads.{h}" / "fidelity.json").stat().st_mtime_ns for h in (0, 1)}
+    done = {
+        h: (run.path / "heads" / f"layers.0.heads.{h}" / "fidelity.json").stat().st_mtime_ns for h in (0, 1)
+    }
     assert done[1] < done[0]  # head 1 was refined first
