@@ -33,10 +33,8 @@ timings, so compare the columns of one run, not runs with each other.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -359,49 +357,14 @@ def timeline(run_dir: Path, heads: list[tuple[int, int]], *, cluster: str | None
 
 @contextmanager
 def dask_cluster(workers: int) -> Iterator[str]:
-    folder = Path(tempfile.mkdtemp(prefix="bench-dask-"))
-    info = folder / "scheduler.json"
-    log = (folder / "log.txt").open("wb")
-    dask = shutil.which("dask") or "dask"
-    started = [
-        subprocess.Popen(
-            [
-                dask,
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--no-dashboard",
-                "--scheduler-file",
-                str(info),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    ]
-    try:
-        while not info.exists():
-            time.sleep(0.2)
-        address = json.loads(info.read_text())["address"]
-        for _ in range(workers):
-            started.append(
-                subprocess.Popen(
-                    [dask, "worker", address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
-                    cwd=folder,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        from distributed import Client
+    from tests.support.dask_cluster import DaskCluster
 
-        with Client(address) as client:
-            client.wait_for_workers(workers)
-        yield address
+    folder = Path(tempfile.mkdtemp(prefix="bench-dask-"))
+    cluster = DaskCluster(folder, workers=workers)
+    try:
+        yield cluster.address
     finally:
-        for process in reversed(started):
-            process.terminate()
-            process.wait(30)
+        cluster.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 

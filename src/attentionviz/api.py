@@ -97,7 +97,7 @@ def build(
     from attentionviz.capture import loading
     from attentionviz.capture.pipeline import capture
     from attentionviz.corpus import open_corpus
-    from attentionviz.embed.pipeline import plan_layouts
+    from attentionviz.embed.plan import plan_layouts
 
     options = (options or BuildOptions()).with_settings(**settings)
     if options.layouts:  # a typo in a layout name should not cost a whole capture first

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from attentionviz.embed import coarse
-from attentionviz.embed.pipeline import embed_quick, embed_run, plan_layouts
+from attentionviz.embed.pipeline import embed_quick, embed_run
+from attentionviz.embed.plan import plan_layouts
 from attentionviz.store import head_outputs
 from tests.e2e.conftest import OUTPUT
 from tests.e2e.test_demo import drawn_cells

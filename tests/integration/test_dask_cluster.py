@@ -9,21 +9,21 @@ and keeps what it finished.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import attentionviz as av
+from tests.support.dask_cluster import DaskCluster
+from tests.support.processes import wait_until
 from tests.support.synthetic import make_synthetic_run
 
 pytestmark = pytest.mark.slow
@@ -31,91 +31,17 @@ pytestmark = pytest.mark.slow
 ENV = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "5s"}
 
 
-def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {seconds:.0f} s for {what}")
-        time.sleep(0.2)
-
-
-class Cluster:
-    """A scheduler and workers as separate processes, each in its own folder."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.dask = shutil.which("dask") or pytest.skip("the `dask` command is not installed")
-        info = folder / "scheduler.json"
-        self.scheduler = self._start(
-            "scheduler",
-            [
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--no-dashboard",
-                "--scheduler-file",
-                str(info),
-            ],
-        )
-        wait_until(info.exists, 60, "the scheduler")
-        self.address: str = json.loads(info.read_text())["address"]
-        self.workers = [self.start_worker(i) for i in range(2)]
-        wait_until(lambda: self.n_workers() == 2, 60, "two workers")
-
-    def _start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        where = self.folder / name
-        where.mkdir(parents=True, exist_ok=True)
-        log = (where / "log.txt").open("wb")
-        return subprocess.Popen(
-            [self.dask, *args],
-            cwd=where,
-            env=ENV,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def start_worker(self, i: int) -> subprocess.Popen[bytes]:
-        return self._start(
-            f"worker-{i}",
-            [
-                "worker",
-                self.address,
-                "--nthreads",
-                "1",
-                "--no-nanny",
-                "--no-dashboard",
-                "--host",
-                "127.0.0.1",
-                "--local-directory",
-                str(self.folder / f"worker-{i}"),
-            ],
-        )
-
-    def n_workers(self) -> int:
-        from distributed import Client
-
-        with Client(self.address, timeout=10) as client:
-            return len(client.nthreads())
-
-    def stop(self) -> None:
-        for process in [*self.workers, self.scheduler]:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
-
-
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
+def cluster(tmp_path: Path) -> Iterator[DaskCluster]:
     pytest.importorskip("distributed")
-    running = Cluster(tmp_path / "cluster")
+    if shutil.which("dask") is None:
+        pytest.skip("the `dask` command is not installed")
+    running = DaskCluster(tmp_path / "cluster", workers=2, env=ENV)
     yield running
     running.stop()
 
 
-def embed(where: Path, *args: str, background: bool = False) -> subprocess.Popen[str]:
+def embed(where: Path, *args: str) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "attentionviz", "embed", *args, "--quiet"]
     return subprocess.Popen(
         command, cwd=where, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -124,6 +50,19 @@ def embed(where: Path, *args: str, background: bool = False) -> subprocess.Popen
 
 def finished(run: Path) -> int:
     return len(list(run.glob("heads/*/fidelity.json")))
+
+
+def succeeds(running: subprocess.Popen[str]) -> None:
+    _, errors = running.communicate(timeout=600)
+    assert running.returncode == 0, errors
+
+
+def one_line_error(running: subprocess.Popen[str]) -> str:
+    """The one line a failed embed prints (besides warnings), after it exits with code 2."""
+    _, errors = running.communicate(timeout=120)
+    assert running.returncode == 2, errors
+    [line] = [line for line in errors.splitlines() if not line.startswith("WARNING")]
+    return line
 
 
 def assert_same(first: Path, second: Path) -> None:
@@ -136,26 +75,20 @@ def assert_same(first: Path, second: Path) -> None:
         assert head.fidelity == other.fidelity
 
 
-def test_embed_on_a_real_dask_cluster(cluster: Cluster, tmp_path: Path) -> None:
+def test_embed_on_a_real_dask_cluster(cluster: DaskCluster, tmp_path: Path) -> None:
     work = tmp_path / "work"
     for name in ("local", "dask", "killed", "lost"):
         make_synthetic_run(work / name, layers=2, heads=4, tokens=700, layouts=(), metrics=False, seed=5)
 
-    local = embed(work, "local", "--workers", "2")
-    assert local.wait(600) == 0, local.stderr.read() if local.stderr else ""
-    on_cluster = embed(
-        work, "dask", "--cluster", cluster.address
-    )  # a path relative to here, not the workers'
-    _, errors = on_cluster.communicate(timeout=600)
-    assert on_cluster.returncode == 0, errors
+    succeeds(embed(work, "local", "--workers", "2"))
+    succeeds(embed(work, "dask", "--cluster", cluster.address))  # a path relative to here, not the workers'
     assert_same(work / "local", work / "dask")
 
     # a worker killed mid-run: the other one finishes the run, with the same results
     running = embed(work, "killed", "--cluster", cluster.address)
     wait_until(lambda: finished(work / "killed") >= 1, 300, "a first head")
     cluster.workers[0].send_signal(signal.SIGKILL)
-    _, errors = running.communicate(timeout=600)
-    assert running.returncode == 0, errors
+    succeeds(running)
     assert_same(work / "local", work / "killed")
 
     # every worker gone: one line, nothing lost
@@ -163,9 +96,7 @@ def test_embed_on_a_real_dask_cluster(cluster: Cluster, tmp_path: Path) -> None:
     wait_until(lambda: finished(work / "lost") >= 1, 300, "a first head")
     cluster.workers[1].send_signal(signal.SIGKILL)
     kept = finished(work / "lost")
-    _, errors = running.communicate(timeout=120)
-    assert running.returncode == 2
-    [line] = [line for line in errors.splitlines() if not line.startswith("WARNING")]
+    line = one_line_error(running)
     assert line.startswith("error: every worker of the Dask cluster") and "dask worker" in line
     assert finished(work / "lost") >= kept
     for head in av.open(work / "lost").heads():
@@ -176,7 +107,5 @@ def test_embed_on_a_real_dask_cluster(cluster: Cluster, tmp_path: Path) -> None:
     running = embed(work, "lost", "--cluster", cluster.address)
     time.sleep(3)
     cluster.scheduler.send_signal(signal.SIGKILL)
-    _, errors = running.communicate(timeout=120)
-    assert running.returncode == 2
-    [line] = [line for line in errors.splitlines() if not line.startswith("WARNING")]
+    line = one_line_error(running)
     assert line.startswith("error: ") and "Dask scheduler" in line

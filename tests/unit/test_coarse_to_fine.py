@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 import attentionviz as av
 from attentionviz.embed import coarse
-from attentionviz.embed.pipeline import embed_run, head_complete, plan_layouts
+from attentionviz.embed.pipeline import embed_run, head_complete
+from attentionviz.embed.plan import plan_layouts
 from attentionviz.hosts.demo import FollowOpenedHeads
 from attentionviz.hosts.server import create_app
 from attentionviz.layouts import Layout

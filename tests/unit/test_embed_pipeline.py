@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import attentionviz as av
 from attentionviz.cli import main
-from attentionviz.embed import pipeline
+from attentionviz.embed import pipeline, plan
 from attentionviz.embed.fidelity import summarise
 from attentionviz.errors import AttentionVizError
 from attentionviz.layouts import Layout
@@ -27,20 +27,20 @@ def fresh_run(path: Path, **kwargs: Any) -> av.Run:
 
 
 def test_plan_defaults_leave_out_3d_tsne_unless_named() -> None:
-    assert pipeline.plan_layouts(("tsne", "umap", "pca"), (2, 3)) == (
+    assert plan.plan_layouts(("tsne", "umap", "pca"), (2, 3)) == (
         ("tsne", 2),
         ("umap", 2),
         ("umap", 3),
         ("pca", 2),
         ("pca", 3),
     )
-    assert ("tsne", 3) in pipeline.plan_layouts(("tsne", "tsne.3d"), (2, 3))
-    assert pipeline.plan_layouts(("tsne",), (3,)) == (("tsne", 3),)
-    assert pipeline.plan_layouts(("UMAP2d",), (2, 3)) == (("umap", 2),)
+    assert ("tsne", 3) in plan.plan_layouts(("tsne", "tsne.3d"), (2, 3))
+    assert plan.plan_layouts(("tsne",), (3,)) == (("tsne", 3),)
+    assert plan.plan_layouts(("UMAP2d",), (2, 3)) == (("umap", 2),)
     with pytest.raises(AttentionVizError, match="unknown layout"):
-        pipeline.plan_layouts(("mds",), (2,))
+        plan.plan_layouts(("mds",), (2,))
     with pytest.raises(AttentionVizError, match="2D or 3D"):
-        pipeline.plan_layouts(("pca",), (4,))
+        plan.plan_layouts(("pca",), (4,))
 
 
 def test_embed_run_stores_layouts_metrics_and_fidelity(tmp_path: Path) -> None:
@@ -140,7 +140,7 @@ def test_an_interrupted_embed_resumes_where_it_stopped(tmp_path: Path) -> None:
     lost = head_outputs.layout_path(run.path, 0, 1, Layout("umap", 3))
     before = kept.stat().st_mtime_ns
     lost.unlink()
-    assert not pipeline.head_complete(run, 0, 1, pipeline.plan_layouts(FAST, (2, 3)))
+    assert not pipeline.head_complete(run, 0, 1, plan.plan_layouts(FAST, (2, 3)))
     pipeline.embed_run(run.path, layouts=FAST, workers=1)
     assert lost.exists()
     assert kept.stat().st_mtime_ns == before  # the finished head was not redone

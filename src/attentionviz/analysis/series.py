@@ -67,7 +67,8 @@ def build_step(
     from attentionviz.capture import loading
     from attentionviz.capture.pipeline import capture
     from attentionviz.corpus import open_corpus
-    from attentionviz.embed.pipeline import embed_run, plan_layouts
+    from attentionviz.embed.pipeline import embed_run
+    from attentionviz.embed.plan import plan_layouts
 
     options = step_options(**settings)
     if options.layouts:

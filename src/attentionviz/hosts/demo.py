@@ -124,7 +124,8 @@ def _first_layouts(run_dir: Path, *, progress: bool) -> None:
 
 def layouts_missing(run_dir: Path) -> int:
     """How many heads still lack one of the build's default layouts (or have it only coarse)."""
-    from attentionviz.embed.pipeline import feasible, head_complete, plan_layouts, select_heads
+    from attentionviz.embed.pipeline import head_complete, select_heads
+    from attentionviz.embed.plan import feasible, plan_layouts
     from attentionviz.store.reader import Run
 
     run = Run(run_dir)
@@ -138,7 +139,7 @@ def start_background_layouts(run_dir: Path) -> subprocess.Popen[bytes] | None:
     Its messages go to `<cache>/logs/<run>.embed.log`; it is a separate process, at a lower priority,
     so the server and the browser stay responsive while it uses every core.
     """
-    from attentionviz.embed.pipeline import feasible, plan_layouts
+    from attentionviz.embed.plan import feasible, plan_layouts
     from attentionviz.store.head_outputs import write_pending
     from attentionviz.store.reader import Run
 
