@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from attentionviz.store.head_outputs import coarse_layouts
 from attentionviz.store.reader import Run
 
 
@@ -21,12 +22,21 @@ def describe(run: Run) -> str:
         f"built      {m.created} by attentionviz {m.version}",
     ]
     counts: Counter[str] = Counter()
+    rough: Counter[str] = Counter()
     for head in run.heads():
         for method, dim in head.layouts():
             counts[f"{method} {dim}D"] += 1
+        for method, dim in coarse_layouts(run.path, head.layer, head.head):
+            rough[f"{method} {dim}D"] += 1
     total = info.layers * info.heads
     if counts:
-        lines.append("layouts    " + ", ".join(f"{name} {n}/{total}" for name, n in sorted(counts.items())))
+        lines.append(
+            "layouts    "
+            + ", ".join(
+                f"{name} {n}/{total}" + (f" ({rough[name]} still coarse)" if rough[name] else "")
+                for name, n in sorted(counts.items())
+            )
+        )
     else:
         lines.append(f"layouts    none yet (compute them with `attentionviz embed {run.path}`)")
     lines.extend(_fidelity_lines(run))

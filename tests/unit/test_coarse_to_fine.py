@@ -56,6 +56,7 @@ def test_coarse_layouts_come_first_and_full_ones_replace_them_in_place(run: av.R
     assert sample is not None and len(sample) == coarse.COARSE_ROWS
     details = api.get("/api/runs/big").json()
     assert details["coarse"] == {"tsne.2d": [0, 1], "umap.2d": [0, 1]}
+    assert "tsne 2D 2/2 (2 still coarse)" in str(av.open(run.path))
     before = {}
     for h in (0, 1):
         assert set(head_outputs.coarse_layouts(run.path, 0, h)) == COARSE
