@@ -106,7 +106,13 @@ def build(
         corpus, split=options.split, text_column=options.text_column, fmt=options.corpus_format
     )
     loaded = (
-        loading.load(str(model), device=options.device, dtype=options.dtype)
+        loading.load(
+            str(model),
+            dtype=options.dtype,
+            placement=loading.Placement(
+                options.device, options.device_map, options.max_memory, options.offload_folder
+            ),
+        )
         if isinstance(model, str | Path)
         else loading.in_memory(model, tokenizer=tokenizer, processor=processor)
     )

@@ -127,7 +127,7 @@ def test_exported_site_shows_the_sentence_view_with_lines(browser: Any, site: st
 
     run = Run(minilm_run)
     layer, head, sequence = 2, 5, 1
-    start, length, _ = run.sequence_bounds(sequence)
+    start, length = run.sequence_bounds(sequence)
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     app = App(context.new_page(), site)
     try:
@@ -153,7 +153,7 @@ def test_exported_image_run_shows_the_image_view_heatmap(
 ) -> None:
     run = Run(digits_run)
     layer, head, sequence = 1, 2, 4
-    start, length, _ = run.sequence_bounds(sequence)
+    start, length = run.sequence_bounds(sequence)
     rows = run.tokens["patch_row"].to_numpy()[start : start + length]
     cols = run.tokens["patch_col"].to_numpy()[start : start + length]
     position = int(np.flatnonzero((rows == 2) & (cols == 1))[0])
@@ -204,7 +204,7 @@ def test_export_writes_each_chosen_heads_attention_value_norms_and_aggregate(
     folder = base / "layers.2.heads.5"
     head = run.head(2, 5)
     for seq in range(run.info.n_sequences):
-        start, length, _ = run.sequence_bounds(seq)
+        start, length = run.sequence_bounds(seq)
         _, arrays = decode((folder / "attention" / str(seq)).read_bytes())
         expected = head.attention(seq)  # written quantised: within 1e-5
         np.testing.assert_allclose(arrays["attention"].reshape(expected.shape), expected, atol=1e-5)

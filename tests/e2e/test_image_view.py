@@ -49,7 +49,7 @@ def test_patches_are_drawn_as_thumbnails_and_the_image_view_shows_a_heatmap(
 
     tokens = run.tokens
     sequence = 4
-    start, length, _ = run.sequence_bounds(sequence)
+    start, length = run.sequence_bounds(sequence)
     t = int(
         np.flatnonzero(
             (tokens["sequence"] == sequence) & (tokens["patch_row"] == 2) & (tokens["patch_col"] == 1)
@@ -170,7 +170,7 @@ def arrow_case(run: Run) -> tuple[int, int, int]:
     for layer in range(run.info.layers):
         for head in range(run.info.heads):
             for sequence in range(run.info.n_sequences):
-                start, length, _ = run.sequence_bounds(sequence)
+                start, length = run.sequence_bounds(sequence)
                 best = run.head(layer, head).attention(sequence).argmax(axis=1)
                 rows = patch_row[start : start + length]
                 kinds = {
@@ -189,7 +189,7 @@ def test_the_image_view_shows_attention_paid_received_arrows_and_flows(
     app = image_app
     run = Run(digits_run)
     layer, head, sequence = arrow_case(run)
-    start, length, _ = run.sequence_bounds(sequence)
+    start, length = run.sequence_bounds(sequence)
     tokens = run.tokens
     rows = tokens["patch_row"].to_numpy()[start : start + length]
     cols = tokens["patch_col"].to_numpy()[start : start + length]

@@ -32,7 +32,7 @@ def test_clicking_a_point_shows_its_sentence_and_hiding_a_key_changes_the_lines(
     app: Any, minilm_run: Path
 ) -> None:
     run = Run(minilm_run)
-    start, length, _ = run.sequence_bounds(SEQUENCE)
+    start, length = run.sequence_bounds(SEQUENCE)
     app.open(f"run=minilm&view=single&layer={LAYER}&head={HEAD}&projection=pca&labels=0")
     before = app.screenshot("sentence-before-click")
     click_token(app, start + 2)  # the query copy of the sequence's third token
@@ -91,7 +91,7 @@ def test_the_sentence_view_sits_beside_or_below_the_scatterplot_not_over_it(
     from tests.e2e.conftest import App
 
     run = Run(minilm_run)
-    start, length, _ = run.sequence_bounds(SEQUENCE)
+    start, length = run.sequence_bounds(SEQUENCE)
     context = browser.new_context(viewport={"width": width, "height": height})
     app = App(context.new_page(), server)
     try:

@@ -37,7 +37,7 @@ def test_sequence_attention_is_the_stored_attention_exactly(client: TestClient, 
         expected = run.head(1, 0).attention(seq)
         assert arrays["attention"].dtype == np.float32
         np.testing.assert_array_equal(arrays["attention"], expected)
-        start, length, _ = run.sequence_bounds(seq)
+        start, length = run.sequence_bounds(seq)
         assert (meta["token_start"], meta["n_tokens"]) == (start, length)
 
 
@@ -77,7 +77,7 @@ def test_aggregate_averages_each_position_pair_over_sequences_that_have_it(
 
 
 def test_value_norms_are_the_sequence_slice(client: TestClient, run: Run) -> None:
-    start, length, _ = run.sequence_bounds(2)
+    start, length = run.sequence_bounds(2)
     expected = run.head(1, 1).value_norms()[start : start + length]
     _, arrays = get_frame(client, "/api/runs/alpha/layers.1.heads.1/value-norms/2")
     np.testing.assert_allclose(arrays["value_norms"], expected)
