@@ -180,6 +180,9 @@ def _transformers_quiet() -> Iterator[None]:
             hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
+DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
+
+
 @dataclass(frozen=True)
 class Placement:
     """Where the weights go: one device, or spread by accelerate's big-model loading.
@@ -208,9 +211,6 @@ class Placement:
             Path(self.offload_folder).mkdir(parents=True, exist_ok=True)
             kwargs["offload_folder"] = self.offload_folder
         return kwargs
-
-
-DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
 
 
 def parse_max_memory(text: str) -> dict[int | str, str]:
