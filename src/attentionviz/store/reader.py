@@ -50,6 +50,7 @@ class Run:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.manifest: Manifest = load_manifest(self.path)
+        self._arrays: dict[str, np.ndarray] = {}
 
     def __repr__(self) -> str:
         i = self.info
@@ -114,7 +115,10 @@ class Run:
         Its dtype is the manifest's (`run.manifest.arrays[name]["dtype"]`); a bfloat16 array holds
         its raw bit patterns (numpy has no bfloat16), which `Head.queries()` / `keys()` widen.
         """
-        return _load_array(self.path, name)
+        array = self._arrays.get(name)
+        if array is None:  # a finished run's arrays do not change: open each once
+            array = self._arrays[name] = _load_array(self.path, name)
+        return array
 
     @functools.cached_property
     def aggregate_counts(self) -> np.ndarray:
@@ -134,8 +138,12 @@ class Run:
         n = self.info.n_sequences
         if not 0 <= seq < n:
             raise RunNotFound(f"sequence {seq} is out of range: this run has sequences 0..{n - 1}")
-        row = self.sequences.iloc[seq]
-        return int(row["token_start"]), int(row["n_tokens"])
+        starts, lengths = self._bounds
+        return int(starts[seq]), int(lengths[seq])
+
+    @functools.cached_property
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.sequences["token_start"].to_numpy(), self.sequences["n_tokens"].to_numpy()
 
 
 class Head:
