@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import attentionviz as av
-from attentionviz.capture.pipeline import TOLERANCE
+from attentionviz.capture.pipeline import TOLERANCE, _digest
 from attentionviz.errors import ModelError
 from attentionviz.hashing import sha256_file
 from attentionviz.store import names
@@ -164,6 +164,14 @@ def _as_schema_1(run: av.Run) -> None:
     sequences = run.sequences.copy()
     sequences.insert(5, "attn_offset", np.concatenate([[0], np.cumsum(lengths.astype(np.int64) ** 2)[:-1]]))
     sequences.to_parquet(path / names.SEQUENCES, index=False)
+    settings = {key: value for key, value in manifest["settings"].items() if key != "identity"}
+    m = run.manifest
+    captured = {
+        "model": m.model.fingerprint or m.model.id,
+        "corpus": m.corpus.fingerprint,
+        "settings": settings,
+    }
+    manifest["settings"]["identity"] = _digest({**captured, "schema": 1})  # as schema 1 recorded it
     manifest.update(schema_version=1)
     del manifest["aggregate_positions"]
     (path / names.MANIFEST).write_text(json.dumps(manifest))
@@ -190,3 +198,7 @@ def test_building_again_over_an_old_run_of_the_same_capture_upgrades_it(
     for layer, aggregate in aggregates.items():
         np.testing.assert_allclose(again.array(names.array_name(layer, "aggregate")), aggregate, atol=1e-6)
     assert not list((out / names.CAPTURE_DIR).glob("*.attention.npy"))
+    assert (
+        av.build(model, sentences, tokenizer=minilm.tokenizer, out=out, max_tokens=None, layouts=()).path
+        == out
+    )

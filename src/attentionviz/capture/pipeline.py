@@ -21,6 +21,7 @@ array is one row in each; extra sequences (probes, say) are more entries of `Pla
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -53,7 +54,7 @@ from attentionviz.errors import AttentionVizError, CorpusError, ModelError
 from attentionviz.options import BuildOptions
 from attentionviz.store import names
 from attentionviz.store.arrays import STORED, Sizes, aggregate_positions, as_float, capture_arrays
-from attentionviz.store.manifest import LayerInfo, Manifest, load_manifest
+from attentionviz.store.manifest import LayerInfo, Manifest, load_manifest, save_manifest
 from attentionviz.store.recompute import attention_from_qk
 from attentionviz.store.tables import SEQUENCE_SCHEMA, TOKEN_SCHEMA, write_table
 from attentionviz.store.writer import CaptureWriter, publish
@@ -82,7 +83,8 @@ class Plan:
     slots: list[Slot]
     batches: list[list[int]]
     identity: str  # model + corpus + capture settings
-    resume_key: str  # identity + batch plan
+    resume_key: str  # identity + batch plan + schema
+    schema_1_identity: str  # what a schema-1 run of this capture recorded (it mixed the schema in)
 
 
 def _digest(data: Any) -> str:
@@ -155,19 +157,20 @@ def plan(loaded: LoadedModel, corpus: Any, facts: ModelFacts, options: BuildOpti
     for batch in grouped:
         batches.append(list(range(first, first + len(batch))))
         first += len(batch)
-    # What is captured (not how it is stored: a run of an older schema upgrades to the same identity)
-    identity = _digest(
-        {
-            "model": loaded.info.fingerprint or loaded.info.id,
-            "corpus": corpus.info.fingerprint,
-            "settings": options.capture_settings(),
-        }
-    )
+    # What is captured, not how it is stored: a run of an older schema upgrades to the same identity
+    captured = {
+        "model": loaded.info.fingerprint or loaded.info.id,
+        "corpus": corpus.info.fingerprint,
+        "settings": options.capture_settings(),
+    }
+    identity = _digest(captured)
     resume_key = _digest({"identity": identity, "batches": batches, "schema": names.SCHEMA_VERSION})
-    return Plan(selected, seq_lengths, slots, batches, identity, resume_key)
+    return Plan(
+        selected, seq_lengths, slots, batches, identity, resume_key, _digest({**captured, "schema": 1})
+    )
 
 
-def _check_target(run_dir: Path, identity: str) -> bool:
+def _check_target(run_dir: Path, work: Plan) -> bool:
     """True when `run_dir` already holds this exact capture; an error when it holds another."""
     if not (run_dir / names.MANIFEST).exists():
         if run_dir.exists() and run_dir.is_dir() and any(run_dir.iterdir()):
@@ -178,11 +181,16 @@ def _check_target(run_dir: Path, identity: str) -> bool:
             raise AttentionVizError(f"{run_dir} is a file; choose a folder for --out")
         return False
     existing = load_manifest(run_dir, older=True)
-    if existing.settings.get("identity") == identity:
-        if existing.schema_version < names.SCHEMA_VERSION:
-            from attentionviz.store.upgrade import upgrade_run
+    recorded = existing.settings.get("identity")
+    if existing.schema_version == 1 and recorded == work.schema_1_identity:
+        from attentionviz.store.upgrade import upgrade_run
 
-            log.info("%s", upgrade_run(run_dir))
+        log.info("%s", upgrade_run(run_dir))
+        upgraded = load_manifest(run_dir)
+        settings = {**upgraded.settings, "identity": work.identity}
+        save_manifest(run_dir, dataclasses.replace(upgraded, settings=settings))
+        return True
+    if existing.schema_version >= 2 and recorded == work.identity:
         return True
     raise AttentionVizError(
         f"{run_dir} already holds a run of {existing.model.id} on {existing.corpus.source} with other settings; "
@@ -309,7 +317,7 @@ def capture(
     family = family_for(loaded.model.config.model_type)
     facts = model_facts(loaded.model, family)
     work = plan(loaded, corpus, facts, options)
-    if _check_target(run_dir, work.identity):
+    if _check_target(run_dir, work):
         log.info("%s already holds this capture", run_dir)
         return run_dir
     if options.pre_rope and family.pre_rope is None:
