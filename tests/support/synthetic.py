@@ -48,40 +48,11 @@ _PUNCT = (".", ",", "!", "?", ";")
 DEFAULT_LAYOUTS: tuple[tuple[str, int], ...] = (("pca", 2), ("tsne", 2), ("umap", 2), ("pca", 3))
 
 
-def make_synthetic_run(
-    out: str | Path,
-    *,
-    layers: int = 2,
-    heads: int = 3,
-    tokens: int = 200,
-    head_dim: int = 8,
-    kv_heads: int | None = None,
-    seq_len: tuple[int, int] = (6, 18),
-    layouts: Sequence[tuple[str, int]] = DEFAULT_LAYOUTS,
-    metrics: bool = True,
-    seed: int = 0,
-) -> Run:
-    """Write a synthetic run folder at `out` and open it.
-
-    `tokens` is the number of tokens N (each head's layouts then hold 2N points: queries, keys).
-    `layouts` lists the (method, dim) pairs written for every head; pass fewer to mimic a run
-    whose embedding is still in progress. `kv_heads` < `heads` gives grouped-query attention.
-    """
+def make_synthetic_run(out: str | Path, **settings: Any) -> Run:
+    """`write_synthetic_run(out, **settings)`, then open the run."""
     from attentionviz.api import open as open_run
 
-    write_synthetic_run(
-        out,
-        layers=layers,
-        heads=heads,
-        tokens=tokens,
-        head_dim=head_dim,
-        kv_heads=kv_heads,
-        seq_len=seq_len,
-        layouts=layouts,
-        metrics=metrics,
-        seed=seed,
-    )
-    return open_run(out)
+    return open_run(write_synthetic_run(out, **settings))
 
 
 def write_synthetic_run(
@@ -98,7 +69,13 @@ def write_synthetic_run(
     seed: int = 0,
     schema: int = names.SCHEMA_VERSION,
 ) -> Path:
-    """`make_synthetic_run` without opening the run; `schema=1` writes one of the older schema."""
+    """Write a synthetic run folder at `out`; returns its path.
+
+    `tokens` is the number of tokens N (each head's layouts then hold 2N points: queries, keys).
+    `layouts` lists the (method, dim) pairs written for every head; pass fewer to mimic a run
+    whose embedding is still in progress. `kv_heads` < `heads` gives grouped-query attention.
+    `schema=1` writes a run as attentionviz wrote them when attention was stored.
+    """
     out = Path(out)
     rng = np.random.default_rng(seed)
     kv_heads = kv_heads or heads
