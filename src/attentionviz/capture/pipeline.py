@@ -265,13 +265,18 @@ def _check_against_eager(
         layer: LayerInfo(call.scaling, call.causal, call.sliding_window, call.softcap)
         for layer, call in calls.items()
     }
+    if eager.attentions is None or len(eager.attentions) != facts.n_layers:
+        raise ModelError(
+            f"{loaded.info.architecture} does not return its eager attention weights, so what a run records cannot "
+            f"be checked against them; extend the {facts.family.name!r} row of {TABLE_PATH}"
+        )
     kv = list(facts.kv_map)
     for layer, weights in enumerate(eager.attentions):  # [B, H, S, S] each
         call = calls[layer]
         for row, length in enumerate(lengths):
             q = call.q[row, :, :length].float().numpy()  # [H, len, D]
             k = call.k[row, kv, :length].float().numpy()  # [H, len, D]
-            expected = weights[row, :, :length, :length].float().numpy()
+            expected = weights[row, :, :length, :length].float().cpu().numpy()
             error = float(np.abs(attention_from_qk(q, k, layers[layer]) - expected).max())
             if not error <= TOLERANCE[dtype]:
                 raise ModelError(

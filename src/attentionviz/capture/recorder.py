@@ -162,8 +162,9 @@ def capture_attention(
         if dropout and module.training:
             weights = torch.nn.functional.dropout(weights, p=dropout, training=True)
         outputs.append(torch.matmul(weights, value_states))  # [B, H, r, D]
-        if start < corner:
-            corners.append(weights[:, :, : corner - start, :corner])
+        if start < corner:  # (a copy when in blocks, so that each block is freed as the next runs)
+            top = weights[:, :, : corner - start, :corner]
+            corners.append(top if rows >= length else top.clone())
     output = _joined(outputs, empty=query).transpose(1, 2).contiguous()  # [B, S, H, D]
 
     if recorder is not None:
@@ -180,7 +181,7 @@ def capture_attention(
                 softcap=softcap,
             ),
         )
-    return output, weights if rows >= length else None
+    return output, (weights if rows >= length else None)
 
 
 def _joined(blocks: list[torch.Tensor], *, empty: torch.Tensor) -> torch.Tensor:
