@@ -91,7 +91,7 @@ export async function loadSelection(data: RunData, layer: number, head: number, 
     }
     return got.length > 0;
   };
-  const long = n > WHOLE_SEQUENCE;
+  const long = n > WHOLE_SEQUENCE && !data.details.image_grid; // the Image View reads any patch's row: fetch images whole
   const position = token - tokenStart;
   const [first, aggregate] = await Promise.all([
     data.source.attentionRows(data.id, layer, head, sequence, long ? position - (position % windows.size) : 0, long ? windows.size : n),
