@@ -34,6 +34,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from _shared import in_fresh_process
 
@@ -42,7 +43,7 @@ def measure(model_name: str, max_tokens: int, rounds: int) -> dict[str, float]:
     import numpy as np
     import torch
 
-    from attentionviz.capture import loading
+    from attentionviz.capture import loading, pipeline
     from attentionviz.capture.architectures import family_for
     from attentionviz.capture.heap import heap_kept
     from attentionviz.capture.model_facts import model_facts
@@ -62,6 +63,7 @@ def measure(model_name: str, max_tokens: int, rounds: int) -> dict[str, float]:
     n_tokens = int(work.lengths.sum())
     unpatched_sync = CaptureWriter.sync
     unpatched_write = ArrayFile.write_block
+    unpatched_check = pipeline._check_against_eager
     writing: list[float] = []
 
     def write_block(self: ArrayFile, block: object, start: int) -> None:
@@ -87,9 +89,14 @@ def measure(model_name: str, max_tokens: int, rounds: int) -> dict[str, float]:
             unpatched_sync(writer)
             synced.append((time.perf_counter(), time.process_time()))
 
+        def check(*args: Any) -> Any:  # and begins with the check against eager attention, after planning
+            marks.append((time.perf_counter(), time.process_time()))
+            return unpatched_check(*args)
+
         begin = time.perf_counter()
         CaptureWriter.sync = sync  # type: ignore[method-assign]
         ArrayFile.write_block = write_block  # type: ignore[method-assign]
+        pipeline._check_against_eager = check
         try:
             capture(
                 loaded,
@@ -101,10 +108,11 @@ def measure(model_name: str, max_tokens: int, rounds: int) -> dict[str, float]:
         finally:
             CaptureWriter.sync = unpatched_sync  # type: ignore[method-assign]
             ArrayFile.write_block = unpatched_write  # type: ignore[method-assign]
+            pipeline._check_against_eager = unpatched_check
         total = time.perf_counter() - begin
         size = sum(p.stat().st_size for p in (out / "capture").rglob("*.npy"))
         shutil.rmtree(out.parent)
-        # the first progress call comes after planning; the loop ends once the arrays are synced
+        # from the check (after planning) until the arrays are synced
         loop_cpu = synced[-1][1] - marks[0][1]
         return synced[-1][0] - marks[0][0], loop_cpu, total, size, sum(writing) / loop_cpu
 

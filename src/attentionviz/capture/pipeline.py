@@ -344,17 +344,8 @@ def capture(
         raise ModelError(
             f"{loaded.info.architecture} has no rotary position encoding, so --pre-rope has nothing to add"
         )
-    staging = names.staging_dir(run_dir)
-    staging.mkdir(parents=True, exist_ok=True)
-    _write_tables(staging, work, loaded, facts)
     n_tokens = int(work.lengths.sum())
     positions = aggregate_positions(int(work.lengths.max()))
-    sizes = Sizes(facts.n_heads, facts.n_kv_heads, facts.head_dim, n_tokens, positions)
-    specs = capture_arrays(
-        facts.n_layers, sizes, dtype=_dtype_name(loaded.model.dtype), pre_rope=options.pre_rope
-    )
-    writer = CaptureWriter(staging, specs, state_key=work.resume_key, n_batches=len(work.batches))
-    images_dir = staging / names.IMAGES_DIR if family.kind == "image" else None
     rec.register()
     net = loaded.model
     recorder = rec.Recorder(
@@ -365,14 +356,25 @@ def capture(
         budget=options.attention_budget,
     )
     hooks = facts.add_pre_rope_hooks() if options.pre_rope else []
-    sums = AggregateSums(facts.n_layers, facts.n_heads, positions)
-    done_tokens = sum(int(work.lengths[i]) for b in writer.done for i in work.batches[b])
-    if progress:
-        progress(done_tokens, n_tokens)
     original_attention = net.config._attn_implementation
     net.set_attn_implementation(rec.ATTENTION_NAME)
+    writer: CaptureWriter | None = None
     try:
+        # before anything is written: a model the run cannot describe leaves nothing behind
         layer_infos = _check_against_eager(loaded, *_check_inputs(loaded, work), facts, recorder)
+        staging = names.staging_dir(run_dir)
+        staging.mkdir(parents=True, exist_ok=True)
+        _write_tables(staging, work, loaded, facts)
+        sizes = Sizes(facts.n_heads, facts.n_kv_heads, facts.head_dim, n_tokens, positions)
+        specs = capture_arrays(
+            facts.n_layers, sizes, dtype=_dtype_name(loaded.model.dtype), pre_rope=options.pre_rope
+        )
+        writer = CaptureWriter(staging, specs, state_key=work.resume_key, n_batches=len(work.batches))
+        images_dir = staging / names.IMAGES_DIR if family.kind == "image" else None
+        sums = AggregateSums(facts.n_layers, facts.n_heads, positions)
+        done_tokens = sum(int(work.lengths[i]) for b in writer.done for i in work.batches[b])
+        if progress:
+            progress(done_tokens, n_tokens)
         # Longest batches first: later, smaller tensors fit the freed blocks, so the heap does not
         # grow batch after batch (in ascending order, glibc's heap grew by ~0.9 GB over 150k tokens).
         with heap_kept():
@@ -414,7 +416,8 @@ def capture(
         for hook in hooks:
             hook.remove()
         net.set_attn_implementation(original_attention)
-        writer.close()
+        if writer is not None:
+            writer.close()
     manifest = Manifest(
         kind=family.kind,
         model=loaded.info,
