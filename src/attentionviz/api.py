@@ -102,11 +102,14 @@ def build(
     options = (options or BuildOptions()).with_settings(**settings)
     if options.layouts:  # a typo in a layout name should not cost a whole capture first
         plan_layouts(options.layouts, options.dims)
+    placement = loading.Placement(
+        options.device, options.device_map, options.max_memory, options.offload_folder
+    )
     source = open_corpus(
         corpus, split=options.split, text_column=options.text_column, fmt=options.corpus_format
     )
     loaded = (
-        loading.load(str(model), device=options.device, dtype=options.dtype)
+        loading.load(str(model), dtype=options.dtype, placement=placement)
         if isinstance(model, str | Path)
         else loading.in_memory(model, tokenizer=tokenizer, processor=processor)
     )

@@ -176,11 +176,28 @@ def serve(runs: tuple[str, ...], host: str, port: int, open_browser: bool) -> No
     help="Where the model and layouts run.",
 )
 @click.option(
+    "--device-map",
+    type=click.Choice(["auto", "balanced", "balanced_low_0", "sequential"]),
+    default=None,
+    help="Spread a model larger than one device over the GPUs, then CPU memory, then disk (accelerate).",
+)
+@click.option(
+    "--max-memory",
+    default=None,
+    help="With --device-map: memory per device, e.g. 0=20GiB,1=20GiB,cpu=60GiB.",
+)
+@click.option(
+    "--offload-folder",
+    default=None,
+    type=click.Path(path_type=str),
+    help="With --device-map: folder for the weights that fit in no device's memory.",
+)
+@click.option(
     "--dtype",
     type=click.Choice(["auto", "float32", "float16", "bfloat16"]),
     default="auto",
     show_default=True,
-    help="Model weights' dtype (auto: float32).",
+    help="Model weights' dtype (auto: float32); queries and keys are stored in it.",
 )
 @click.option("--pre-rope", is_flag=True, help="Also keep queries and keys before rotary position encoding.")
 @click.option("--batch-tokens", default=8192, show_default=True, help="Padded tokens per forward batch.")
@@ -446,3 +463,12 @@ def verify(run: str, quick: bool) -> None:
     from attentionviz.store.verify import verify_run
 
     report(verify_run, run, quick=quick)
+
+
+@main.command()
+@click.argument("run", type=click.Path(path_type=str))
+def upgrade(run: str) -> None:
+    """Convert, in place, a run written by an older attentionviz (safe to interrupt and rerun)."""
+    from attentionviz.store.upgrade import upgrade_run
+
+    report(upgrade_run, run)

@@ -17,3 +17,7 @@ class CorpusError(AttentionVizError):
 
 class ModelError(AttentionVizError):
     """A model that cannot be loaded or whose attention cannot be captured faithfully."""
+
+
+class OlderRun(AttentionVizError):
+    """A run folder written in an older schema: `attentionviz upgrade RUN` converts it."""

@@ -24,6 +24,9 @@ class BuildOptions:
     max_length: int | None = None  # window length; default: the model's context
     # model
     device: str = "cpu"
+    device_map: str | None = None  # "auto": spread a model larger than one device (accelerate)
+    max_memory: str | None = None  # with device_map: "0=20GiB,cpu=60GiB"
+    offload_folder: str | None = None  # with device_map: where weights that fit nowhere go
     dtype: str = "auto"
     pre_rope: bool = False  # also keep queries and keys before rotary encoding
     batch_tokens: int = 8192  # padded tokens per forward batch

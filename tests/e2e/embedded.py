@@ -26,7 +26,7 @@ def image_run_shown(page: Any, run: Run, name: str) -> str:
     neutral = np.abs(pixels - pixels.mean(axis=2, keepdims=True)).max(axis=2) < 12
     assert (neutral & (pixels.mean(axis=2) < 90)).sum() > 1500, "the points are patch thumbnails"
 
-    start, _, _ = run.sequence_bounds(3)
+    start, _ = run.sequence_bounds(3)
     xy = page.evaluate(f"window.__attentionviz.controller.screenOf({start + 5})")
     page.evaluate("window.__attentionviz.renders.length = 0")
     page.mouse.click(xy[0], xy[1])

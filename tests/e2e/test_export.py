@@ -127,7 +127,7 @@ def test_exported_site_shows_the_sentence_view_with_lines(browser: Any, site: st
 
     run = Run(minilm_run)
     layer, head, sequence = 2, 5, 1
-    start, length, _ = run.sequence_bounds(sequence)
+    start, length = run.sequence_bounds(sequence)
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     app = App(context.new_page(), site)
     try:
@@ -188,7 +188,7 @@ def test_export_writes_each_chosen_heads_attention_value_norms_and_aggregate(
     folder = base / "layers.2.heads.5"
     head = run.head(2, 5)
     for seq in range(run.info.n_sequences):
-        start, length, _ = run.sequence_bounds(seq)
+        start, length = run.sequence_bounds(seq)
         _, arrays = decode((folder / "attention" / str(seq)).read_bytes())
         expected = head.attention(seq)  # written quantised: within 1e-5
         np.testing.assert_allclose(arrays["attention"].reshape(expected.shape), expected, atol=1e-5)

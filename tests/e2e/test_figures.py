@@ -55,7 +55,7 @@ def test_png_button_saves_the_view_at_the_chosen_scale(app: Any) -> None:
 
 def test_svg_button_saves_the_sentence_view_with_its_tokens_and_lines(app: Any, minilm_run: Path) -> None:
     run = Run(minilm_run)
-    start, length, _ = run.sequence_bounds(2)
+    start, length = run.sequence_bounds(2)
     app.open("run=minilm&view=single&layer=2&head=5&projection=pca&labels=0")
     assert app.page.get_by_test_id("save-svg").is_disabled()
     xy = app.page.evaluate(f"window.__attentionviz.controller.screenOf({start + 1})")

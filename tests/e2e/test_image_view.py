@@ -45,7 +45,7 @@ def image_app(browser: Any, image_server: str) -> Iterator[App]:
 
 def patch_rows(run: Run, sequence: int) -> tuple[int, int, np.ndarray, np.ndarray]:
     """(first token, length, patch row, patch column) of one image; rows and columns are -1 for [CLS]."""
-    start, length, _ = run.sequence_bounds(sequence)
+    start, length = run.sequence_bounds(sequence)
     tokens = run.tokens
     rows = tokens["patch_row"].to_numpy()[start : start + length]
     cols = tokens["patch_col"].to_numpy()[start : start + length]
@@ -89,7 +89,7 @@ def image_svg(app: Any, name: str) -> np.ndarray:
 
 
 def open_patch(app: Any, run: Run, layer: int, head: int, sequence: int, position: int) -> None:
-    start, _, _ = run.sequence_bounds(sequence)
+    start, _ = run.sequence_bounds(sequence)
     app.open(f"run=digits&view=single&layer={layer}&head={head}&projection=pca")
     xy = app.page.evaluate(f"window.__attentionviz.controller.screenOf({start + position})")
     app.act(lambda: app.page.mouse.click(xy[0], xy[1]))

@@ -32,7 +32,7 @@ def test_clicking_a_point_shows_its_sentence_and_hiding_a_key_changes_the_lines(
     app: Any, minilm_run: Path
 ) -> None:
     run = Run(minilm_run)
-    start, length, _ = run.sequence_bounds(SEQUENCE)
+    start, length = run.sequence_bounds(SEQUENCE)
     app.open(f"run=minilm&view=single&layer={LAYER}&head={HEAD}&projection=pca&labels=0")
     before = app.screenshot("sentence-before-click")
     click_token(app, start + 2)  # the query copy of the sequence's third token
@@ -91,7 +91,7 @@ def test_the_sentence_view_sits_beside_or_below_the_scatterplot_not_over_it(
     from tests.e2e.conftest import App
 
     run = Run(minilm_run)
-    start, length, _ = run.sequence_bounds(SEQUENCE)
+    start, length = run.sequence_bounds(SEQUENCE)
     context = browser.new_context(viewport={"width": width, "height": height})
     app = App(context.new_page(), server)
     try:
@@ -128,7 +128,7 @@ def test_after_a_click_the_sentence_is_labelled_position_token_and_other_labels_
     app: Any, minilm_run: Path
 ) -> None:
     run = Run(minilm_run)
-    start, length, _ = run.sequence_bounds(SEQUENCE)
+    start, length = run.sequence_bounds(SEQUENCE)
     tokens = run.tokens["token"].astype(str).tolist()[start : start + length]
     expected = {f"{p}:{token}" for p, token in enumerate(tokens)}
     for labels in (1, 0):
@@ -153,7 +153,7 @@ def test_after_a_click_the_sentence_is_labelled_position_token_and_other_labels_
 
 def test_hovering_a_token_lights_its_counterparts_on_the_other_side(app: Any, minilm_run: Path) -> None:
     run = Run(minilm_run)
-    start, _, _ = run.sequence_bounds(SEQUENCE)
+    start, _ = run.sequence_bounds(SEQUENCE)
     attention = run.head(LAYER, HEAD).attention(SEQUENCE)  # [len, len], rows: queries
     app.open(f"run=minilm&view=single&layer={LAYER}&head={HEAD}&projection=pca&labels=0")
     click_token(app, start + 2)
@@ -185,7 +185,7 @@ def test_hovering_a_token_lights_its_counterparts_on_the_other_side(app: Any, mi
 
 def test_scaling_each_row_draws_every_querys_strongest_key_fully(app: Any, minilm_run: Path) -> None:
     run = Run(minilm_run)
-    start, _, _ = run.sequence_bounds(SEQUENCE)
+    start, _ = run.sequence_bounds(SEQUENCE)
     attention = run.head(LAYER, HEAD).attention(SEQUENCE)
     app.open(f"run=minilm&view=single&layer={LAYER}&head={HEAD}&projection=pca&labels=0")
     click_token(app, start + 2)
@@ -207,7 +207,7 @@ def test_scaling_each_row_draws_every_querys_strongest_key_fully(app: Any, minil
 
 
 def test_the_sentence_panel_follows_the_dark_theme(app: Any, minilm_run: Path) -> None:
-    start, _, _ = Run(minilm_run).sequence_bounds(SEQUENCE)
+    start, _ = Run(minilm_run).sequence_bounds(SEQUENCE)
     app.open(f"run=minilm&view=single&layer={LAYER}&head={HEAD}&projection=pca&labels=0&theme=dark")
     click_token(app, start + 2)
     image = app.screenshot("sentence-dark")

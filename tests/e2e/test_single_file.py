@@ -65,7 +65,7 @@ def test_single_file_shows_the_matrix_single_and_sentence_views_from_disk(
         assert page.evaluate("window.__attentionviz.whenRendered()")["view"] == "single"
         assert page.get_by_test_id("head-title").text_content() == "Layer 1 Head 2"
 
-        start, length, _ = run.sequence_bounds(1)
+        start, length = run.sequence_bounds(1)
         xy = page.evaluate(f"window.__attentionviz.controller.screenOf({start + 1})")
         page.evaluate("window.__attentionviz.renders.length = 0")
         page.mouse.click(xy[0], xy[1])

@@ -133,7 +133,7 @@ def test_widget_renders_a_run_syncs_traits_and_returns_the_selection(browser: An
         assert ink(image, (box["x"], box["y"], box["x"] + box["width"], box["y"] + box["height"])) > 500
 
         # a click in the page selects a token; it reaches widget.selection
-        start, _, _ = run.sequence_bounds(1)
+        start, _ = run.sequence_bounds(1)
         row = run.info.n_tokens + start + 2  # the key copy of sequence 1's third token
         xy = page.evaluate(f"window.__attentionviz.controller.screenOf({row})")
         synced = page.evaluate("window.__synced")

@@ -27,7 +27,7 @@ def assert_served_equals_model(run: Run, reference_of: Any, sequences: list[int]
     run_id = run.path.name
     for seq in sequences:
         reference = reference_of(seq)
-        _, length, _ = run.sequence_bounds(seq)
+        _, length = run.sequence_bounds(seq)
         assert reference[0].shape[-1] == length
         for layer in range(run.info.layers):
             for head in range(0, run.info.heads, 3 if run.info.heads > 4 else 1):

@@ -184,7 +184,7 @@ CLI_CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
         "unreadable",
     ),
     "info on a run whose manifest lacks fields": (
-        lambda t: ["info", synthetic(t, lambda r: (r / "manifest.json").write_text('{"schema_version": 1}'))],
+        lambda t: ["info", synthetic(t, lambda r: (r / "manifest.json").write_text('{"schema_version": 2}'))],
         "damaged",
     ),
     "info on an unfinished build": (
@@ -300,9 +300,14 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], Callable[[av.Run], Any], str]] =
         lambda run: run.head(0, 1).queries(),
         "verify",
     ),
-    "missing attention array": (
-        lambda r: (r / "capture/layers.0.attention.npy").unlink(),
+    "missing key array": (
+        lambda r: (r / "capture/layers.0.k.npy").unlink(),
         lambda run: run.head(0, 0).attention(0),
+        "missing",
+    ),
+    "missing aggregate": (
+        lambda r: (r / "capture/layers.0.aggregate.npy").unlink(),
+        lambda run: run.head(0, 1).aggregate(),
         "missing",
     ),
     "missing sequence table": (

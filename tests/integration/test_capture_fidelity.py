@@ -1,5 +1,7 @@
-"""Attention recomputed from the stored Q and K equals the model's own eager attention (1e-4),
-for every layer, head and sequence, for tiny random models of every family and both offline models."""
+"""The attention a run gives (derived from the stored q and k), through `head.attention` and as the
+HTTP API serves it, equals the model's own eager attention (1e-4), for every layer, head and
+sequence, for tiny random models of every family, both offline models, and a 2,048-token decoder
+sequence."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import pytest
 import torch
 
 import attentionviz as av
-from attentionviz.store.recompute import attention_from_qk
+from attentionviz.hosts.server import create_app
+from attentionviz.readmodel.frames import decode
 from tests.support.tiny_models import IMAGE_MODELS, TEXT_MODELS
 
 TOLERANCE = 1e-4
@@ -29,24 +32,26 @@ def eager_attentions(model: Any, inputs: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def assert_run_matches_model(run: av.Run, model: Any, inputs_of: Any) -> None:
+    """Every head's attention of every sequence, from `head.attention` and from the API."""
+    from fastapi.testclient import TestClient
+
     info = run.info
+    client = TestClient(create_app([run.path], static_dir=None))
     checked = 0
     for seq in range(info.n_sequences):
         reference = eager_attentions(model, inputs_of(seq))
-        start, length, _ = run.sequence_bounds(seq)
+        _, length = run.sequence_bounds(seq)
         assert reference[0].shape[-1] == length, "the run's sequence must be the model's sequence"
         for layer in range(info.layers):
-            layer_info = run.manifest.layers[layer]
             for h in range(info.heads):
-                head = run.head(layer, h)
                 expected = reference[layer][0, h].numpy()
-                q = head.queries()[start : start + length]
-                k = head.keys()[start : start + length]
-                recomputed = attention_from_qk(q, k, layer_info)
+                where = f"L{layer}H{h} seq {seq}"
                 np.testing.assert_allclose(
-                    recomputed, expected, atol=TOLERANCE, err_msg=f"L{layer}H{h} seq {seq}"
+                    run.head(layer, h).attention(seq), expected, atol=TOLERANCE, err_msg=where
                 )
-                np.testing.assert_allclose(head.attention(seq), expected, atol=TOLERANCE)
+                response = client.get(f"/api/runs/{run.path.name}/layers.{layer}.heads.{h}/attention/{seq}")
+                served = decode(response.content)[1]["attention"]
+                np.testing.assert_allclose(served, expected, atol=TOLERANCE, err_msg=f"served {where}")
                 checked += 1
     assert checked == info.n_sequences * info.layers * info.heads
 
@@ -128,7 +133,7 @@ def test_pre_rope_vectors_are_stored_under_their_own_name(
     head = run.head(0, 1)
     assert run.info.has_pre_rope
     pre, post = head.queries(pre_rope=True), head.queries()
-    start, _, _ = run.sequence_bounds(0)
+    start, _ = run.sequence_bounds(0)
     # position 0 has no rotation; later positions are rotated by RoPE, which preserves norms
     np.testing.assert_allclose(pre[start], post[start], atol=1e-5)
     assert not np.allclose(pre[start + 3], post[start + 3], atol=1e-3)

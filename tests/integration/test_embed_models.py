@@ -48,7 +48,7 @@ def assert_normalisation_keeps_attention(run: av.Run, heads: list[tuple[int, int
         ):
             vectors = joint.normalise(head.queries(), head.keys(), how)
             for seq in range(run.info.n_sequences):
-                start, length, _ = run.sequence_bounds(seq)
+                start, length = run.sequence_bounds(seq)
                 window = slice(start, start + length)
                 before = attention_from_qk(head.queries()[window], head.keys()[window], layer_info)
                 after = attention_from_qk(vectors.q[window], vectors.k[window], layer_info)

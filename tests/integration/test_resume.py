@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 import attentionviz as av
-from attentionviz.store.direct import SETTING, direct_io_works
 from tests.support.interrupt import kill_when
 from tests.support.tiny_models import TEXT_MODELS
 
@@ -61,10 +60,9 @@ def long_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(model_folder: Path, long_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> av.Run:
-    """The same build, never interrupted, written through the page cache."""
+    """The same build, never interrupted."""
     out = tmp_path_factory.mktemp("reference") / "run"
-    env = {**os.environ, SETTING: "0"}
-    subprocess.run(build_command(model_folder, long_corpus, out), check=True, env=env, timeout=300)
+    subprocess.run(build_command(model_folder, long_corpus, out), check=True, timeout=300)
     return av.open(out)
 
 
@@ -99,26 +97,24 @@ def done_batches(out: Path) -> int:
 
 
 def assert_same_run(a: av.Run, b: av.Run) -> None:
+    """Every captured array identical; the aggregate to float precision (a resumed build adds the
+    batches finished before from their stored q and k, not from the weights the model computed)."""
     assert a.manifest.arrays.keys() == b.manifest.arrays.keys()
     for name, described in a.manifest.arrays.items():
+        if name.endswith(".aggregate"):
+            np.testing.assert_allclose(a.array(name), b.array(name), atol=1e-6, err_msg=name)
+            continue
         assert described["sha256"] == b.manifest.arrays[name]["sha256"], name
         np.testing.assert_array_equal(a.array(name), b.array(name))
     pd.testing.assert_frame_equal(a.tokens, b.tokens)
     pd.testing.assert_frame_equal(a.sequences, b.sequences)
 
 
-@pytest.mark.parametrize(
-    ("kill_after", "direct_io"),
-    [(1, ""), (6, ""), (6, "1")],
-    ids=["after-1", "after-6", "after-6-direct-io"],
-)
+@pytest.mark.parametrize("kill_after", [1, 6], ids=["after-1", "after-6"])
 def test_kill_9_then_rerun_equals_uninterrupted(
-    model_folder: Path, long_corpus: Path, reference: av.Run, tmp_path: Path, kill_after: int, direct_io: str
+    model_folder: Path, long_corpus: Path, reference: av.Run, tmp_path: Path, kill_after: int
 ) -> None:
-    """With direct I/O forced for every array, the run also equals the reference built through the page cache."""
-    if direct_io and not direct_io_works(tmp_path):
-        pytest.skip(f"{tmp_path} does not take O_DIRECT writes")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", SETTING: direct_io}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     out = tmp_path / "interrupted"
     killed = kill_when(
         build_command(model_folder, long_corpus, out),

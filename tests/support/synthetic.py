@@ -1,9 +1,12 @@
 """Synthetic runs for tests, benchmarks and demos.
 
 `make_synthetic_run(out, layers=2, heads=3, tokens=200)` writes a valid run folder without a
-model: random but structured queries and keys, their real softmax attention, a token table of
-made-up sentences, and layouts that look like the clusters a real head produces (grouped by
-position and by token), in any size, in seconds. Nothing here is a claim about any model.
+model: random but structured queries and keys (their attention is softmax(q.k / sqrt(d)), derived
+as for any run), the aggregate of that attention, a token table of made-up sentences, and layouts
+that look like the clusters a real head produces (grouped by position and by token), in any size,
+in seconds. Nothing here is a claim about any model. `write_synthetic_run(..., schema=1)` writes a
+run as attentionviz wrote them before attention was derived (stored per sequence, with
+`attn_offset`), for the tests of `attentionviz upgrade`.
 
     from tests.support.synthetic import make_synthetic_run
     run = make_synthetic_run(tmp_path / "run", layers=12, heads=12, tokens=5000,
@@ -23,8 +26,10 @@ import numpy as np
 from attentionviz.hashing import sha256_file
 from attentionviz.layouts import Layout
 from attentionviz.store import head_outputs, names
+from attentionviz.store.arrays import aggregate_positions
 from attentionviz.store.atomic import write_npy
 from attentionviz.store.manifest import CorpusInfo, LayerInfo, Manifest, ModelInfo, save_manifest
+from attentionviz.store.recompute import attention_from_qk
 from attentionviz.store.tables import SEQUENCE_SCHEMA, TOKEN_SCHEMA, empty_columns
 
 if TYPE_CHECKING:
@@ -43,7 +48,14 @@ _PUNCT = (".", ",", "!", "?", ";")
 DEFAULT_LAYOUTS: tuple[tuple[str, int], ...] = (("pca", 2), ("tsne", 2), ("umap", 2), ("pca", 3))
 
 
-def make_synthetic_run(
+def make_synthetic_run(out: str | Path, **settings: Any) -> Run:
+    """`write_synthetic_run(out, **settings)`, then open the run."""
+    from attentionviz.api import open as open_run
+
+    return open_run(write_synthetic_run(out, **settings))
+
+
+def write_synthetic_run(
     out: str | Path,
     *,
     layers: int = 2,
@@ -56,17 +68,17 @@ def make_synthetic_run(
     metrics: bool = True,
     untranslated: Sequence[tuple[int, int]] = (),
     seed: int = 0,
-) -> Run:
-    """Write a synthetic run folder at `out` and open it.
+    schema: int = names.SCHEMA_VERSION,
+) -> Path:
+    """Write a synthetic run folder at `out`; returns its path.
 
     `tokens` is the number of tokens N (each head's layouts then hold 2N points: queries, keys).
     `layouts` lists the (method, dim) pairs written for every head; pass fewer to mimic a run
     whose embedding is still in progress. `kv_heads` < `heads` gives grouped-query attention.
     Each layout records the automatic rule's normalisation: keys translated, except for the
     (layer, head) pairs in `untranslated`.
+    `schema=1` writes a run as attentionviz wrote them when attention was stored.
     """
-    from attentionviz.api import open as open_run
-
     out = Path(out)
     rng = np.random.default_rng(seed)
     kv_heads = kv_heads or heads
@@ -75,19 +87,25 @@ def make_synthetic_run(
     out.mkdir(parents=True, exist_ok=True)
 
     lengths = _sequence_lengths(rng, tokens, seq_len)
-    token_table, sequence_table = _tables(rng, lengths)
+    token_table, sequence_table = _tables(rng, lengths, schema=schema)
     token_table.to_parquet(out / names.TOKENS, index=False)
     sequence_table.to_parquet(out / names.SEQUENCES, index=False)
 
     positions = token_table["position"].to_numpy()
     token_codes = token_table["token_id"].to_numpy()
     arrays: dict[str, dict[str, Any]] = {}
+    layer_info = LayerInfo(scaling=float(head_dim) ** -0.5, causal=False)
+    positions_kept = aggregate_positions(max(lengths))
     for layer in range(layers):
         q, k = _queries_keys(rng, positions, token_codes, heads=heads, kv_heads=kv_heads, head_dim=head_dim)
         kv_map = np.arange(heads) // (heads // kv_heads)
         v_norm = rng.gamma(4.0, 0.5, size=(kv_heads, tokens)).astype(np.float32)  # [n_kv, N]
-        attention = _attention(q, k[kv_map], lengths)  # [n_heads, sum len**2]
-        for kind, array in (("q", q), ("k", k), ("v_norm", v_norm), ("attention", attention)):
+        last = (
+            ("attention", _attention(q, k[kv_map], lengths))  # [n_heads, sum len**2]
+            if schema == 1
+            else ("aggregate", _aggregate(q, k[kv_map], lengths, layer_info, positions_kept))
+        )
+        for kind, array in (("q", q), ("k", k), ("v_norm", v_norm), last):
             name = names.array_name(layer, kind)
             path = names.array_path(out, name)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,7 +152,7 @@ def make_synthetic_run(
             n_kv_heads=kv_heads,
             head_dim=head_dim,
             kv_map=tuple(int(x) for x in np.arange(heads) // (heads // kv_heads)),
-            layers=tuple(LayerInfo(scaling=float(head_dim) ** -0.5, causal=False) for _ in range(layers)),
+            layers=(layer_info,) * layers,
             n_tokens=tokens,
             n_sequences=len(lengths),
             context_length=int(max(lengths)),
@@ -143,10 +161,12 @@ def make_synthetic_run(
             version="synthetic",
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             special_tokens=("[CLS]", "[SEP]"),
+            schema_version=schema,
+            aggregate_positions=0 if schema == 1 else positions_kept,
         ),
     )
     log.info("wrote synthetic run %s: %d layers x %d heads, %d tokens", out, layers, heads, tokens)
-    return open_run(out)
+    return out
 
 
 def add_synthetic_layout(run_dir: str | Path, method: str, dim: int, *, seed: int = 1) -> None:
@@ -174,11 +194,12 @@ def _sequence_lengths(rng: np.random.Generator, tokens: int, seq_len: tuple[int,
         lengths.append(n)
         left -= n
     if lengths[-1] < 3 and len(lengths) > 1:  # fold a tiny tail into the previous sequence
-        lengths[-2] += lengths.pop()
+        tail = lengths.pop()  # (not `lengths[-2] += lengths.pop()`: its target is indexed before the pop)
+        lengths[-1] += tail
     return lengths
 
 
-def _tables(rng: np.random.Generator, lengths: list[int]) -> tuple[Any, Any]:
+def _tables(rng: np.random.Generator, lengths: list[int], *, schema: int) -> tuple[Any, Any]:
     import pandas as pd
 
     vocab = ["[CLS]", "[SEP]", *_PUNCT, *_WORDS]
@@ -186,7 +207,7 @@ def _tables(rng: np.random.Generator, lengths: list[int]) -> tuple[Any, Any]:
     word_ids = [vocab.index(w) for w in _WORDS]
     punct_ids = [vocab.index(p) for p in _PUNCT]
     rows = empty_columns(TOKEN_SCHEMA)
-    seqs = empty_columns(SEQUENCE_SCHEMA)
+    seqs = empty_columns({**SEQUENCE_SCHEMA, "attn_offset": "int64"} if schema == 1 else SEQUENCE_SCHEMA)
     start = 0
     offset = 0
     for s, n in enumerate(lengths):
@@ -232,7 +253,8 @@ def _tables(rng: np.random.Generator, lengths: list[int]) -> tuple[Any, Any]:
             ("text", text),
             ("source", "synthetic"),
         ):
-            seqs[key].append(value)
+            if key in seqs:
+                seqs[key].append(value)
         start += n
         offset += n * n
     dtypes = {
@@ -254,7 +276,6 @@ def _tables(rng: np.random.Generator, lengths: list[int]) -> tuple[Any, Any]:
             "window": "int32",
             "n_tokens": "int32",
             "token_start": "int64",
-            "attn_offset": "int64",
         }
     )
     return token_table, sequence_table
@@ -294,6 +315,24 @@ def _attention(q: np.ndarray, k: np.ndarray, lengths: list[int]) -> np.ndarray:
         start += n
         offset += n * n
     return out
+
+
+def _aggregate(
+    q: np.ndarray, k: np.ndarray, lengths: list[int], layer: LayerInfo, positions: int
+) -> np.ndarray:
+    """[n_heads, P, P] mean attention per position pair over the sequences holding both."""
+    from attentionviz.store.recompute import aggregate_counts
+
+    sums = np.zeros((q.shape[0], positions, positions))
+    start = 0
+    for n in lengths:
+        m = min(n, positions)
+        sums[:, :m, :m] += attention_from_qk(q[:, start : start + m], k[:, start : start + n], layer)[
+            :, :, :m
+        ]
+        start += n
+    counts = aggregate_counts(np.asarray(lengths), positions)
+    return np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0).astype(np.float32)
 
 
 def _layout(rng: np.random.Generator, positions: np.ndarray, token_codes: np.ndarray, dim: int) -> np.ndarray:

@@ -218,15 +218,13 @@ def test_fidelity_is_minus_one_when_distance_follows_the_dot_product() -> None:
     assert pairs.rho(unit[:25], unit[25:], metric="cosine") == pytest.approx(-1.0)
 
 
-def brute_force_metrics(attention: np.ndarray, lengths: list[int]) -> dict[str, float]:
+def brute_force_metrics(attention: list[np.ndarray]) -> dict[str, float]:
     entropy, distance, previous, first, sparsity = [], [], [], [], []
-    offset = 0
-    for length in lengths:
-        a = attention[offset : offset + length * length].reshape(length, length).astype(np.float64)
-        offset += length * length
+    for a in attention:
+        a = a.astype(np.float64)
         for i, row in enumerate(a):
             entropy.append(-(row[row > 0] * np.log(row[row > 0])).sum())
-            distance.append((row * np.abs(i - np.arange(length))).sum())
+            distance.append((row * np.abs(i - np.arange(len(row)))).sum())
             if i >= 1:
                 previous.append(row[i - 1])
                 first.append(row[0])
@@ -242,21 +240,20 @@ def brute_force_metrics(attention: np.ndarray, lengths: list[int]) -> dict[str, 
 
 
 @pytest.mark.parametrize("causal", [False, True])
-def test_head_metrics_match_a_per_sequence_loop(causal: bool) -> None:
+@pytest.mark.parametrize("block", [metrics.BLOCK_ENTRIES, 50])
+def test_head_metrics_match_a_per_sequence_loop(
+    causal: bool, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(metrics, "BLOCK_ENTRIES", block)  # 50: every sequence a few rows at a time
     q, k = query_keys(n=60)
-    lengths = [7, 12, 12, 29]
+    lengths = np.array([7, 12, 12, 29])
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     layer = LayerInfo(scaling=0.3, causal=causal)
-    attention = np.concatenate(
-        [
-            attention_from_qk(q[s : s + n], k[s : s + n], layer).ravel()
-            for s, n in zip(starts, lengths, strict=True)
-        ]
-    )
-    offsets = np.concatenate([[0], np.cumsum(np.square(lengths))[:-1]])
-    index = metrics.AttentionIndex.build(np.array(lengths), offsets, starts)
-    found = metrics.head_metrics(attention, index, q, k)
-    for name, value in brute_force_metrics(attention, lengths).items():
+    found = metrics.head_metrics(q, k, starts, lengths, layer)
+    attention = [
+        attention_from_qk(q[s : s + n], k[s : s + n], layer) for s, n in zip(starts, lengths, strict=True)
+    ]
+    for name, value in brute_force_metrics(attention).items():
         assert found[name] == pytest.approx(value, rel=1e-6), name
     assert found["gap"] == pytest.approx(found["q_norm"] - found["k_norm"])
     if causal:
@@ -264,21 +261,14 @@ def test_head_metrics_match_a_per_sequence_loop(causal: bool) -> None:
 
 
 def test_a_previous_token_head_scores_one() -> None:
-    lengths = [5, 9]
-    blocks = []
-    for n in lengths:
-        a = np.zeros((n, n), dtype=np.float32)
-        a[0, 0] = 1.0
-        a[np.arange(1, n), np.arange(n - 1)] = 1.0
-        blocks.append(a.ravel())
-    index = metrics.AttentionIndex.build(np.array(lengths), np.array([0, 25]), np.array([0, 5]))
-    found = metrics.head_metrics(np.concatenate(blocks), index, np.ones((14, 4)), np.ones((14, 4)))
+    lengths = np.array([5, 9])
+    width = 9
+    positions = np.concatenate([np.arange(n) for n in lengths])
+    keys = 50.0 * np.eye(width)[positions]  # key j: a spike at j
+    queries = 50.0 * np.eye(width)[np.maximum(positions - 1, 0)]  # query i looks for key i - 1
+    layer = LayerInfo(scaling=1.0, causal=True)
+    found = metrics.head_metrics(queries, keys, np.array([0, 5]), lengths, layer)
     assert found["previous"] == pytest.approx(1.0)
     assert found["sparsity"] == pytest.approx(1.0)
-    assert found["entropy"] == pytest.approx(0.0)
+    assert found["entropy"] == pytest.approx(0.0, abs=1e-6)
     assert found["distance"] == pytest.approx(12 / 14)
-
-
-def test_attention_index_refuses_gaps() -> None:
-    with pytest.raises(ValueError, match="contiguous"):
-        metrics.AttentionIndex.build(np.array([2, 3]), np.array([0, 5]), np.array([0, 2]))

@@ -37,7 +37,7 @@ def test_sequence_attention_is_the_stored_attention_exactly(client: TestClient, 
         expected = run.head(1, 0).attention(seq)
         assert arrays["attention"].dtype == np.float32
         np.testing.assert_array_equal(arrays["attention"], expected)
-        start, length, _ = run.sequence_bounds(seq)
+        start, length = run.sequence_bounds(seq)
         assert (meta["token_start"], meta["n_tokens"]) == (start, length)
 
 
@@ -77,7 +77,7 @@ def test_aggregate_averages_each_position_pair_over_sequences_that_have_it(
 
 
 def test_value_norms_are_the_sequence_slice(client: TestClient, run: Run) -> None:
-    start, length, _ = run.sequence_bounds(2)
+    start, length = run.sequence_bounds(2)
     expected = run.head(1, 1).value_norms()[start : start + length]
     _, arrays = get_frame(client, "/api/runs/alpha/layers.1.heads.1/value-norms/2")
     np.testing.assert_allclose(arrays["value_norms"], expected)
@@ -129,3 +129,20 @@ def test_image_runs_serve_their_pngs(tmp_path: Path, run: Run) -> None:
     assert response.content == (image_run / "images" / "0.png").read_bytes()
     missing = client.get("/api/runs/pictures/images/1.png")
     assert missing.status_code == 404 and "rebuild the run" in missing.json()["detail"]
+
+
+def test_a_window_of_query_rows_is_those_rows_of_the_whole(client: TestClient, run: Run) -> None:
+    seq = int(run.sequences["n_tokens"].to_numpy().argmax())
+    whole = run.head(0, 1).attention(seq)
+    n = len(whole)
+    meta, arrays = get_frame(client, f"/api/runs/alpha/layers.0.heads.1/attention/{seq}?start=3&limit=4")
+    assert (meta["row_start"], meta["n_rows"], meta["n_tokens"]) == (3, 4, n)
+    np.testing.assert_array_equal(arrays["attention"].reshape(4, n), whole[3:7])
+    meta, arrays = get_frame(
+        client, f"/api/runs/alpha/layers.0.heads.1/attention/{seq}?start={n - 2}&limit=50"
+    )
+    assert (meta["row_start"], meta["n_rows"]) == (n - 2, 2), "a window past the end is cut to the sequence"
+    np.testing.assert_array_equal(arrays["attention"].reshape(2, n), whole[n - 2 :])
+    meta, _ = get_frame(client, f"/api/runs/alpha/layers.0.heads.1/attention/{seq}")
+    assert (meta["row_start"], meta["n_rows"]) == (0, n)
+    assert client.get(f"/api/runs/alpha/layers.0.heads.1/attention/{seq}?limit=0").status_code == 422

@@ -61,7 +61,7 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "truncated array": (lambda r: truncate(r / "capture/layers.0.q.npy"), "truncated"),
     "missing array": (lambda r: (r / "capture/layers.1.k.npy").unlink(), "missing"),
     "array not npy": (lambda r: (r / "capture/layers.0.k.npy").write_bytes(b"hello"), "not a readable .npy"),
-    "changed array": (lambda r: flip_last_byte(r / "capture/layers.1.attention.npy"), "checksum mismatch"),
+    "changed array": (lambda r: flip_last_byte(r / "capture/layers.1.aggregate.npy"), "checksum mismatch"),
     "array of another shape": (
         lambda r: np.save(r / "capture/layers.0.v_norm.npy", np.zeros((2, 59), np.float32)),
         "shape",
@@ -137,3 +137,54 @@ def test_an_unfinished_build_is_reported(tmp_path: Path) -> None:
     (tmp_path / "run.partial").mkdir()
     result = CliRunner().invoke(main, ["verify", str(tmp_path / "run")])
     assert result.exit_code == 2 and "not finished" in result.output
+
+
+def _add_array(run: Path, name: str, array: np.ndarray) -> None:
+    """Put an array in the run and in its manifest, as a build that wrote it would."""
+    from attentionviz.hashing import sha256_file
+
+    path = run / "capture" / f"{name}.npy"
+    np.save(path, array)
+    edit_manifest(
+        run,
+        lambda d: d["arrays"].update(
+            {name: {"shape": list(array.shape), "dtype": "float32", "sha256": sha256_file(path)}}
+        ),
+    )
+
+
+def test_an_array_that_grows_with_the_square_of_a_sequence_is_refused(run_copy: Path) -> None:
+    lengths = pd.read_parquet(run_copy / "sequences.parquet")["n_tokens"].to_numpy()
+    squares = int((lengths.astype(np.int64) ** 2).sum())
+    _add_array(run_copy, "layers.0.attention", np.zeros((2, squares), np.float32))
+    _add_array(run_copy, "layers.1.pairs", np.zeros((2, squares), np.float32))  # under any name
+    result = CliRunner().invoke(main, ["verify", str(run_copy)])
+    assert result.exit_code == 2
+    refused = [line for line in result.output.splitlines() if "grows with the square" in line]
+    assert len(refused) == 2, result.output
+
+
+def test_attention_left_over_by_an_interrupted_upgrade_is_named(run_copy: Path) -> None:
+    np.save(run_copy / "capture" / "layers.0.attention.npy", np.zeros((2, 10), np.float32))
+    result = CliRunner().invoke(main, ["verify", str(run_copy)])
+    assert result.exit_code == 2 and f"attentionviz upgrade {run_copy}" in result.output
+
+
+def test_an_old_run_with_stored_attention_is_checked_and_pointed_to_upgrade(tmp_path: Path) -> None:
+    """Schema 1 stored attention: verify knows how to read it, checks it, and names the upgrade."""
+    from tests.support.synthetic import write_synthetic_run
+
+    old = write_synthetic_run(tmp_path / "old", layers=2, heads=2, tokens=60, layouts=(), schema=1)
+    result = CliRunner().invoke(main, ["verify", str(old)])
+    assert result.exit_code == 0, result.output
+    assert "8 arrays" in result.output and f"`attentionviz upgrade {old}` converts it" in result.output
+    flip_last_byte(old / "capture" / "layers.1.attention.npy")
+    assert "checksum mismatch" in CliRunner().invoke(main, ["verify", str(old)]).output
+
+
+def test_half_precision_arrays_must_be_stored_as_the_manifest_says(run_copy: Path) -> None:
+    """A bfloat16 run stores q and k as 2-byte bit patterns; float32 files under that name are wrong."""
+    edit_manifest(run_copy, lambda d: d["model"].update(dtype="bfloat16"))
+    result = CliRunner().invoke(main, ["verify", str(run_copy), "--quick"])
+    assert result.exit_code == 2
+    assert "the manifest says float32 but a run of this model stores bfloat16" in result.output

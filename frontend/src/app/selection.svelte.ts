@@ -3,7 +3,7 @@
 // weighting, log scale) and the scatterplot's attention lines follow the same edits.
 
 import type { RunData } from "../data/run-data";
-import { cropAndNormalise, displayWeights, editAttention, specialPositions, topKeys } from "../views/attention";
+import { cropAndNormalise, displayWeights, editAttention, fillRows, RowWindows, specialPositions, topKeys, WHOLE_SEQUENCE } from "../views/attention";
 
 export interface Selection {
   /** the run whose attention this is */
@@ -19,9 +19,14 @@ export interface Selection {
   total: number;
   tokens: string[];
   special: number[];
+  /** [n, n]; a long sequence's rows stay zero until `rows.load` fetches them */
   attention: Float32Array;
-  /** the head's aggregate, cropped to n and row-normalised */
+  /** sequences longer than WHOLE_SEQUENCE: fetch the windows of rows [first, last) not asked for yet (true: some arrived) */
+  rows: { load: (first: number, last: number) => Promise<boolean> } | null;
+  /** the head's aggregate, cropped to its first aggregateN positions and row-normalised */
   aggregate: Float32Array | null;
+  /** min(n, the positions the run's aggregate covers) */
+  aggregateN: number;
   valueNorms: Float32Array | null;
   /** image runs: the image and each position's patch (row, col; -1 for [CLS]) */
   image: { url: string; grid: [number, number]; patchRow: number[]; patchCol: number[] } | null;
@@ -71,12 +76,34 @@ export async function loadSelection(data: RunData, layer: number, head: number, 
   const sequence = data.tokens.sequence[token];
   const tokenStart = data.sequences.tokenStart[sequence];
   const n = data.sequences.nTokens[sequence];
-  const [matrix, aggregate] = await Promise.all([
-    data.source.sequenceAttention(data.id, layer, head, sequence),
+  const attention = new Float32Array(n * n);
+  const windows = new RowWindows(n);
+  const load = async (first: number, last: number): Promise<boolean> => {
+    const ranges = windows.claim(first, last);
+    const got = await Promise.all(
+      ranges.map(([start, stop]) =>
+        data.source.attentionRows(data.id, layer, head, sequence, start, stop - start).catch((error: unknown) => {
+          windows.release(start);
+          throw error;
+        }),
+      ),
+    );
+    for (const rows of got) {
+      fillRows(attention, n, rows.rowStart, rows.values);
+      if (rows.nRows === n) windows.markAll(); // a static export's file holds every row
+    }
+    return got.length > 0;
+  };
+  const long = n > WHOLE_SEQUENCE && !data.details.image_grid; // the Image View reads any patch's row: fetch images whole
+  const position = token - tokenStart;
+  const [first, aggregate] = await Promise.all([
+    data.source.attentionRows(data.id, layer, head, sequence, long ? position - (position % windows.size) : 0, long ? windows.size : n),
     data.source.aggregateAttention(data.id, layer, head).catch(() => null),
   ]);
+  fillRows(attention, n, first.rowStart, first.values);
+  windows.claim(first.rowStart, first.rowStart + first.nRows);
   // the attention frame carries the value norms; their own route is for other clients
-  const valueNorms = matrix.valueNorms ?? (await data.source.valueNorms(data.id, layer, head, sequence).catch(() => null));
+  const valueNorms = first.valueNorms ?? (await data.source.valueNorms(data.id, layer, head, sequence).catch(() => null));
   const t = data.tokens;
   const tokens: string[] = [];
   const special: number[] = [];
@@ -95,8 +122,10 @@ export async function loadSelection(data: RunData, layer: number, head: number, 
     total: data.n,
     tokens,
     special,
-    attention: matrix.values,
+    attention,
+    rows: long && first.nRows < n ? { load } : null,
     aggregate: aggregate ? cropAndNormalise(aggregate.values, aggregate.n, n) : null,
+    aggregateN: aggregate ? Math.min(n, aggregate.n) : 0,
     valueNorms,
     image: imageOf(data, sequence, tokenStart, n),
   };
@@ -105,20 +134,21 @@ export async function loadSelection(data: RunData, layer: number, head: number, 
 /** The attention after the edits, for the sequence or (aggregate) the head's average. */
 export function edited(sel: Selection, edits: SelectionEdits, aggregate = false): Float32Array | null {
   const hidden = new Set(edits.hidden);
-  if (aggregate) return sel.aggregate ? editAttention(sel.aggregate, sel.n, { hidden }) : null;
+  if (aggregate) return sel.aggregate ? editAttention(sel.aggregate, sel.aggregateN, { hidden }) : null;
   return editAttention(sel.attention, sel.n, { hidden, valueNorms: edits.valueWeight ? sel.valueNorms : null });
 }
 
 /**
  * Lines to draw: every query not toggled off (only the hovered one while hovering a query, only
  * lines into the hovered key while hovering a key), to its keys at or above the threshold; `k`
- * keeps each query's heaviest k (the scatterplot), null keeps all (the Sentence View).
+ * keeps each query's heaviest k (the scatterplot), null keeps all (the Sentence View); `queries`:
+ * only those query rows [first, last) (the rows a long sequence's Sentence View draws).
  */
-export function linesOf(matrix: Float32Array, n: number, edits: SelectionEdits, k: number | null): Line[] {
+export function linesOf(matrix: Float32Array, n: number, edits: SelectionEdits, k: number | null, queries: [number, number] = [0, n]): Line[] {
   const weights = displayWeights(matrix, edits.log, edits.perRow ? n : null);
   const off = new Set(edits.off);
   const lines: Line[] = [];
-  for (let i = 0; i < n; i++) {
+  for (let i = queries[0]; i < Math.min(n, queries[1]); i++) {
     if (off.has(i) || (edits.hoverQuery !== null && edits.hoverQuery !== i)) continue;
     for (const j of topKeys(matrix, n, i, k ?? n, edits.threshold)) {
       if (edits.hoverKey !== null && edits.hoverKey !== j) continue;

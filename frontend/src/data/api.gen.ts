@@ -100,6 +100,12 @@ export interface SequenceMeta {
   n_tokens: number;
 }
 
+/** Query rows row_start..row_start+n_rows of one sequence's [n_tokens, n_tokens] attention. */
+export interface AttentionMeta extends SequenceMeta {
+  row_start: number;
+  n_rows: number;
+}
+
 export interface AggregateMeta {
   name: string;
   max_len: number;
@@ -159,7 +165,7 @@ export interface Frames {
   headLayout: { meta: HeadRowsMeta; buffers: { "coords": Float32Array } };
   layerNorms: { meta: LayerRowsMeta; buffers: { "rows": Uint32Array; [name: `heads.${number}`]: Float32Array } };
   layerLayout: { meta: LayerRowsMeta; buffers: { "rows": Uint32Array; [name: `heads.${number}`]: Float32Array } };
-  sequenceAttention: { meta: SequenceMeta; buffers: { "attention": Float32Array; "value_norms": Float32Array } };
+  sequenceAttention: { meta: AttentionMeta; buffers: { "attention": Float32Array; "value_norms": Float32Array } };
   aggregate: { meta: AggregateMeta; buffers: { "attention": Float32Array; "count": Int32Array } };
   valueNorms: { meta: SequenceMeta; buffers: { "value_norms": Float32Array } };
 }
@@ -201,9 +207,9 @@ export const routes = {
   layerNorms: (p: { run: string; layer: number }, q: { start?: number | null; limit?: number | null; heads?: number[] | null; tokens?: number[] | null } = {}): string => `runs/${enc(p.run)}/layers.${p.layer}/norms` + query(q),
   /** Every head of a layer with this layout, one frame: `heads.{h}` [rows, dim] uint16 over the head's whole-layout bounds; rows = LOD rows [start, start + limit), or the given tokens' rows */
   layerLayout: (p: { run: string; layer: number; layout: string }, q: { start?: number | null; limit?: number | null; heads?: number[] | null; tokens?: number[] | null } = {}): string => `runs/${enc(p.run)}/layers.${p.layer}/${enc(p.layout)}` + query(q),
-  /** [len, len] float32: the model's own attention for one sequence (rows: queries) */
-  sequenceAttention: (p: { run: string; layer: number; head: number; seq: number }): string => `runs/${enc(p.run)}/layers.${p.layer}.heads.${p.head}/attention/${p.seq}`,
-  /** [L, L] float32 position x position attention averaged over the sequences with both positions, and `count` (how many) */
+  /** [rows, len] float32: the model's own attention for one sequence (rows: queries), derived from the stored q and k; every row, or rows [start, start + limit) */
+  sequenceAttention: (p: { run: string; layer: number; head: number; seq: number }, q: { start?: number | null; limit?: number | null } = {}): string => `runs/${enc(p.run)}/layers.${p.layer}.heads.${p.head}/attention/${p.seq}` + query(q),
+  /** [P, P] float32 position x position attention averaged over the sequences with both positions, and `count` (how many); P = min(longest sequence, 256), computed by the capture */
   aggregate: (p: { run: string; layer: number; head: number }): string => `runs/${enc(p.run)}/layers.${p.layer}.heads.${p.head}/aggregate`,
   /** [len] float32 value-vector norms of one sequence's tokens */
   valueNorms: (p: { run: string; layer: number; head: number; seq: number }): string => `runs/${enc(p.run)}/layers.${p.layer}.heads.${p.head}/value-norms/${p.seq}`,

@@ -5,6 +5,7 @@ import { routes, type Alignments, type Comparison, type Frames, type HeadDetails
 import { decodeFrame, TypedFrame } from "./frame";
 import { parseLayout } from "./layout";
 import type {
+  AttentionRows,
   DataSource,
   FetchOptions,
   HeadLayout,
@@ -108,6 +109,12 @@ export class HttpDataSource implements DataSource {
   async sequenceAttention(run: string, layer: number, head: number, sequence: number): Promise<SquareMatrix> {
     const f = await this.frame<"sequenceAttention">(routes.sequenceAttention({ run, layer, head, seq: sequence }));
     return { n: f.meta.n_tokens, values: f.get("attention"), valueNorms: f.optional("value_norms") };
+  }
+
+  async attentionRows(run: string, layer: number, head: number, sequence: number, start: number, limit: number): Promise<AttentionRows> {
+    const f = await this.frame<"sequenceAttention">(routes.sequenceAttention({ run, layer, head, seq: sequence }, { start, limit }));
+    const m = f.meta;
+    return { n: m.n_tokens, rowStart: m.row_start, nRows: m.n_rows, values: f.get("attention"), valueNorms: f.optional("value_norms") };
   }
 
   async aggregateAttention(run: string, layer: number, head: number): Promise<SquareMatrix> {

@@ -96,6 +96,8 @@ export interface DataSource {
   layerNorms(run: string, layer: number, options?: LayerFetch): Promise<LayerRows>;
   /** the model's own attention for one sequence: row-major [n, n] (rows: queries) */
   sequenceAttention(run: string, layer: number, head: number, sequence: number): Promise<SquareMatrix>;
+  /** query rows [start, start + limit) of it (a static export answers with every row: read `rowStart`, `nRows`) */
+  attentionRows(run: string, layer: number, head: number, sequence: number, start: number, limit: number): Promise<AttentionRows>;
   /** the head's position x position attention averaged over the corpus: [n, n], n the longest sequence */
   aggregateAttention(run: string, layer: number, head: number): Promise<SquareMatrix>;
   /** [n] value-vector norms of one sequence's tokens */
@@ -110,6 +112,15 @@ export interface DataSource {
   imageUrl(run: string, sequence: number): string;
   /** an image run's patch atlas: token t's 16 x 16 tile at column t % C, row t // C (C = width / 16) */
   patchAtlasUrl(run: string): string;
+}
+
+/** Rows rowStart..rowStart+nRows of a sequence's [n, n] attention: row-major [nRows, n]. */
+export interface AttentionRows {
+  n: number;
+  rowStart: number;
+  nRows: number;
+  values: Float32Array;
+  valueNorms?: Float32Array | null;
 }
 
 /** A row-major [n, n] matrix. */

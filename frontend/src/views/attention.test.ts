@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cropAndNormalise, displayWeights, editAttention, flowStroke, hideKeys, specialPositions, topKeys, weightByValueNorms } from "./attention";
+import { cropAndNormalise, displayWeights, editAttention, fillRows, flowStroke, hideKeys, RowWindows, specialPositions, topKeys, visibleRows, weightByValueNorms } from "./attention";
 
 /** A random row-stochastic [n, n] matrix (each row sums to 1), seeded. */
 function attention(n: number, seed = 1): Float32Array {
@@ -113,5 +113,34 @@ describe("attention edits", () => {
     }
     expect(flowStroke(0.4, 0.4)).toEqual({ width: 5, opacity: 1 });
     expect(flowStroke(0.1, 0).width).toBe(0.5);
+  });
+});
+
+describe("long sequences", () => {
+  it("claims each window of rows once, covering the rows asked for", () => {
+    const windows = new RowWindows(150, 64);
+    expect(windows.claim(10, 70)).toEqual([
+      [0, 64],
+      [64, 128],
+    ]);
+    expect(windows.claim(60, 150)).toEqual([[128, 150]]);
+    expect(windows.claim(0, 150)).toEqual([]);
+    windows.release(64);
+    expect(windows.claim(100, 101)).toEqual([[64, 128]]);
+  });
+
+  it("fills arriving rows into the dense matrix and leaves the rest zero", () => {
+    const n = 5;
+    const matrix = new Float32Array(n * n);
+    fillRows(matrix, n, 3, new Float32Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
+    expect(Array.from(matrix.slice(3 * n))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(matrix.slice(0, 3 * n).every((v) => v === 0)).toBe(true);
+    expect(topKeys(matrix, n, 0, 3)).toEqual([]);
+  });
+
+  it("draws the visible rows and a margin, never past the sequence", () => {
+    expect(visibleRows(0, 170, 17, 1000, 5)).toEqual([0, 15]);
+    expect(visibleRows(17 * 500, 170, 17, 1000, 5)).toEqual([495, 515]);
+    expect(visibleRows(17 * 995, 170, 17, 1000, 5)).toEqual([990, 1000]);
   });
 });

@@ -105,3 +105,60 @@ export function flowStroke(weight: number, max: number): { width: number; opacit
   const w = max > 0 ? Math.max(0, Math.min(1, weight / max)) : 0;
   return { width: 0.5 + 4.5 * w, opacity: 0.3 + 0.7 * w };
 }
+
+// --- long sequences: attention fetched a window of query rows at a time, token rows virtualised ---
+
+/** Sequences up to this many tokens are fetched whole; longer ones a window of rows at a time. */
+export const WHOLE_SEQUENCE = 256;
+/** Query rows per request for a longer sequence. */
+export const ROW_WINDOW = 64;
+
+/**
+ * Which windows of query rows of an [n, n] attention have been asked for. The matrix itself stays
+ * a dense [n, n] array whose rows are zero until their window arrives (a zero row draws nothing).
+ */
+export class RowWindows {
+  private readonly requested: Uint8Array;
+
+  constructor(
+    readonly n: number,
+    readonly size = ROW_WINDOW,
+  ) {
+    this.requested = new Uint8Array(Math.ceil(n / size));
+  }
+
+  /** Row ranges [start, stop) of the windows covering rows [first, last) not asked for yet; marks them asked. */
+  claim(first: number, last: number): [number, number][] {
+    const out: [number, number][] = [];
+    const from = Math.max(0, Math.floor(first / this.size));
+    const to = Math.min(this.requested.length, Math.ceil(Math.min(last, this.n) / this.size));
+    for (let w = from; w < to; w++) {
+      if (this.requested[w]) continue;
+      this.requested[w] = 1;
+      out.push([w * this.size, Math.min(this.n, (w + 1) * this.size)]);
+    }
+    return out;
+  }
+
+  /** Mark every window as asked for (all rows arrived at once, as from a static export's file). */
+  markAll(): void {
+    this.requested.fill(1);
+  }
+
+  /** Forget a window whose request failed, so it is asked for again. */
+  release(start: number): void {
+    this.requested[Math.floor(start / this.size)] = 0;
+  }
+}
+
+/** Copy `nRows` rows of width n, starting at row `rowStart`, into the dense [n, n] matrix. */
+export function fillRows(matrix: Matrix, n: number, rowStart: number, values: Float32Array): void {
+  matrix.set(values.subarray(0, Math.min(values.length, (n - rowStart) * n)), rowStart * n);
+}
+
+/** Token rows [first, last) to draw for a scroll position: the visible ones and `margin` on each side. */
+export function visibleRows(scrollTop: number, height: number, rowHeight: number, n: number, margin = 20): [number, number] {
+  const first = Math.max(0, Math.floor(scrollTop / rowHeight) - margin);
+  const last = Math.min(n, Math.ceil((scrollTop + height) / rowHeight) + margin);
+  return [first, Math.max(first, last)];
+}

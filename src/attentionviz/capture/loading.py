@@ -180,16 +180,85 @@ def _transformers_quiet() -> Iterator[None]:
             hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
-def load(model: str, *, device: str = "cpu", dtype: str = "auto") -> LoadedModel:
-    """Load `model` (alias, .gguf, folder or hub id) as a base model plus tokenizer or image processor."""
+DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the weights go: one device, or spread by accelerate's big-model loading.
+
+    `device_map` ("auto", "balanced", "sequential"): layers over the GPUs, then the CPU, then disk,
+    within `max_memory` ("0=20GiB,1=20GiB,cpu=60GiB": per GPU index, "cpu"), with what fits
+    nowhere in `offload_folder` (read back layer by layer as the forward pass reaches it).
+    """
+
+    device: str = "cpu"
+    device_map: str | None = None
+    max_memory: str | None = None
+    offload_folder: str | None = None
+
+    def from_pretrained_kwargs(self) -> dict[str, Any]:
+        if self.device_map is None:
+            if self.max_memory or self.offload_folder:
+                raise ModelError(
+                    "--max-memory and --offload-folder apply with --device-map; pass --device-map auto"
+                )
+            return {}
+        kwargs: dict[str, Any] = {"device_map": self.device_map}
+        if self.max_memory:
+            kwargs["max_memory"] = parse_max_memory(self.max_memory)
+        if self.offload_folder:
+            Path(self.offload_folder).mkdir(parents=True, exist_ok=True)
+            kwargs["offload_folder"] = self.offload_folder
+        return kwargs
+
+
+def parse_max_memory(text: str) -> dict[int | str, str]:
+    """`0=20GiB,cpu=60GiB` -> {0: "20GiB", "cpu": "60GiB"} (accelerate's `max_memory`)."""
+    limits: dict[int | str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        where, _, amount = part.partition("=")
+        where = where.strip()
+        if not amount.strip() or not (where.isdigit() or where in ("cpu", "mps", "disk")):
+            raise ModelError(
+                f"--max-memory {text!r}: write DEVICE=AMOUNT pairs such as 0=20GiB,cpu=60GiB (DEVICE: a GPU index or cpu)"
+            )
+        limits[int(where) if where.isdigit() else where] = amount.strip()
+    return limits
+
+
+def load(
+    model: str, *, device: str = "cpu", dtype: str = "auto", placement: Placement | None = None
+) -> LoadedModel:
+    """Load `model` (alias, .gguf, folder or hub id) as a base model plus tokenizer or image processor.
+
+    `placement` spreads it over devices (`Placement.device_map`); otherwise it goes to `device`.
+    """
     with _transformers_quiet():
-        return _load(model, device=device, dtype=dtype)
+        return _load(model, dtype=dtype, placement=placement or Placement(device=device))
 
 
-def _load(model: str, *, device: str, dtype: str) -> LoadedModel:
+def _input_device(net: Any, fallback: Any) -> Any:
+    """Where a model spread by a device map takes its inputs: the device of its first module."""
+    import torch
+
+    device_map = getattr(net, "hf_device_map", None) or {}
+    first = next(iter(device_map.values()), None)
+    if isinstance(first, int):
+        return torch.device("cuda", first)
+    if first in ("cuda", "mps"):
+        return torch.device(first)
+    return torch.device("cpu") if first is not None else fallback
+
+
+def _load(model: str, *, dtype: str, placement: Placement) -> LoadedModel:
     from transformers import AutoConfig, AutoModel
 
-    torch_device, torch_dtype = _resolve_torch(device, dtype)
+    torch_device, torch_dtype = _resolve_torch(placement.device, dtype)
+    if placement.device_map is not None and placement.device_map not in DEVICE_MAPS:
+        raise ModelError(
+            f"unknown --device-map {placement.device_map!r}; choose one of {', '.join(DEVICE_MAPS)}"
+        )
     kind, location = resolve(model)
     source = kind
     if isinstance(location, Path) and location.suffix.lower() == ".gguf":
@@ -219,12 +288,21 @@ def _load(model: str, *, device: str, dtype: str) -> LoadedModel:
 
     family = family_for(config.model_type)
     try:
-        net = AutoModel.from_pretrained(location, dtype=torch_dtype, local_files_only=offline)
+        net = AutoModel.from_pretrained(
+            location, dtype=torch_dtype, local_files_only=offline, **placement.from_pretrained_kwargs()
+        )
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load the weights of {model!r}: {exc}") from exc
+    except ImportError as exc:  # device maps need accelerate
+        raise ModelError(f"{exc}; install it with `pip install accelerate`") from exc
     if kind == "hub":
         fingerprint = str(getattr(net.config, "_commit_hash", "") or "")
-    net.to(torch_device).eval()
+    if placement.device_map is None:
+        net.to(torch_device)
+    else:
+        torch_device = _input_device(net, torch_device)
+        log.info("%s spread over devices: %s", model, sorted(set(map(str, net.hf_device_map.values()))))
+    net.eval()
     tokenizer = processor = None
     if family.kind == "image":
         from transformers import AutoImageProcessor

@@ -4,9 +4,13 @@ It computes attention exactly as the models' eager implementation does,
 
     weights = softmax(softcap(q @ k^T * scaling) + mask)        q [B, H, S, D], k [B, KVH, S, D]
 
-and hands q, k (one set per KV head), the value norms and the weights to the active `Recorder`.
-Because it is the function that multiplies q and k, what it records is what the model used: after
-rotary encoding and any q/k normalisation. Outside a `Recorder` it is plain eager attention.
+and hands q, k (one set per KV head, in the model's dtype), the value norms and the top-left corner
+of the weights (for the aggregate) to the active `Recorder`. Because it is the function that
+multiplies q and k, what it records is what the model used: after rotary encoding and any q/k
+normalisation. The weights themselves are not kept: they are derived from q and k on demand
+(`store/recompute.py`). When a batch's [B, H, S, S] weights would pass the recorder's budget
+(a long sequence), they are computed a block of query rows at a time, so memory stays bounded.
+Outside a `Recorder` it is plain eager attention.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from attentionviz.capture.architectures import NEUTRAL_KWARGS, TABLE_PATH, Family
@@ -34,17 +39,16 @@ _ACTIVE: contextvars.ContextVar[Recorder | None] = contextvars.ContextVar(
 
 @dataclass
 class LayerCall:
-    """What one layer's attention call produced for one batch (all on CPU, float32)."""
+    """What one layer's attention call produced for one batch (on the CPU)."""
 
-    q: torch.Tensor  # [B, H, S, D]
-    k: torch.Tensor  # [B, KVH, S, D]
-    v_norm: torch.Tensor  # [B, KVH, S]
-    weights: torch.Tensor  # [B, H, S, S]
+    q: torch.Tensor  # [B, H, S, D] the model's dtype
+    k: torch.Tensor  # [B, KVH, S, D] the model's dtype
+    v_norm: torch.Tensor  # [B, KVH, S] float32
+    corner: torch.Tensor  # [B, H, a, a] weights of the first a = min(S, recorder.corner) queries and keys
     scaling: float
     causal: bool
     sliding_window: int | None
     softcap: float | None
-    allowed: torch.Tensor | None = None  # [S, S] bool: the mask of batch row 0 (checked once per build)
     q_pre_rope: torch.Tensor | None = None  # [B, H, S, D]
     k_pre_rope: torch.Tensor | None = None  # [B, KVH, S, D]
 
@@ -54,12 +58,11 @@ class LayerSeen:
     """What the checks after a forward pass need of one layer's call.
 
     The call itself goes to `Recorder.on_layer` and is dropped: holding every layer's tensors
-    until the end of the pass would keep all of a batch's attention weights in memory at once.
+    until the end of the pass would keep all of a batch's vectors in memory at once.
     """
 
     n_heads: int
     n_kv_heads: int
-    allowed: torch.Tensor | None  # [S, S] bool: the mask of batch row 0, while masks are kept
 
 
 @dataclass
@@ -69,7 +72,8 @@ class Recorder:
     layer_of: dict[int, int]  # id(attention module) -> layer index
     family: Family
     keep_pre_rope: bool = False
-    keep_masks: bool = True  # the build checks the masks once, then turns this off
+    corner: int = 0  # positions of the weights' top-left corner handed on (the aggregate's)
+    budget: int = 1 << 20  # most B * rows * S weights per head computed at once
     seen: dict[int, LayerSeen] = field(default_factory=dict)
     pre_rope: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)
     on_layer: Callable[[int, LayerCall], None] | None = None
@@ -89,13 +93,17 @@ class Recorder:
         if self.keep_pre_rope:
             call.q_pre_rope = self.pre_rope.pop((layer, "q"))
             call.k_pre_rope = self.pre_rope.pop((layer, "k"))
-        self.seen[layer] = LayerSeen(call.q.shape[1], call.k.shape[1], call.allowed)
+        self.seen[layer] = LayerSeen(call.q.shape[1], call.k.shape[1])
         if self.on_layer is not None:
             self.on_layer(layer, call)
 
     def reset(self) -> None:
         self.seen = {}
         self.pre_rope = {}
+
+    def query_rows(self, batch: int, length: int) -> int:
+        """How many query rows of a [batch, H, S, S] attention to compute at once."""
+        return max(1, self.budget // max(1, batch * length))
 
 
 @contextmanager
@@ -115,16 +123,6 @@ def _repeat_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
     return x[:, :, None, :, :].expand(b, kvh, groups, s, d).reshape(b, kvh * groups, s, d)
 
 
-def _allowed(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
-    """[S, S] bool mask of batch row 0 from an additive float mask or a boolean one."""
-    if attention_mask is None:
-        return None
-    row = attention_mask[0, 0]
-    if row.is_floating_point():
-        return (row > torch.finfo(row.dtype).min / 2).cpu()
-    return row.bool().cpu()
-
-
 def capture_attention(
     module: torch.nn.Module,
     query: torch.Tensor,
@@ -136,8 +134,12 @@ def capture_attention(
     softcap: float | None = None,
     sliding_window: int | None = None,
     **kwargs: Any,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eager attention that records q, k, value norms and weights. Shapes: q [B, H, S, D], k/v [B, KVH, S, D]."""
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Eager attention that records q, k, value norms and the weights' corner.
+
+    Shapes: q [B, H, S, D], k/v [B, KVH, S, D]; returns the output [B, S, H, D] and the weights
+    [B, H, S, S] (None when they were computed in blocks of rows).
+    """
     recorder = _ACTIVE.get()
     unknown = {name for name, value in kwargs.items() if value is not None and name not in NEUTRAL_KWARGS}
     if unknown:
@@ -150,36 +152,84 @@ def capture_attention(
     groups = query.shape[1] // key.shape[1]
     key_states = _repeat_kv(key, groups)
     value_states = _repeat_kv(value, groups)
-
-    # In place where eager allocates: these [B, H, S, S] tensors are the largest of the forward
-    # pass, and each fresh one costs page faults. Same kernels, so the same values as eager.
-    logits = torch.matmul(query, key_states.transpose(2, 3)).mul_(scaling)  # [B, H, S, S]
-    if softcap is not None:
-        logits.div_(softcap).tanh_().mul_(softcap)
-    if attention_mask is not None:
-        mask = attention_mask[:, :, :, : key_states.shape[-2]]
-        logits = logits.add_(mask) if mask.dtype == logits.dtype else logits + mask
-    weights = torch.nn.functional.softmax(logits, dim=-1, dtype=torch.float32).to(query.dtype)
-    if dropout and module.training:
-        weights = torch.nn.functional.dropout(weights, p=dropout, training=True)
-    output = torch.matmul(weights, value_states).transpose(1, 2).contiguous()  # [B, S, H, D]
+    mask = None if attention_mask is None else attention_mask[:, :, :, : key_states.shape[-2]]
+    batch, _, length, _ = query.shape
+    rows = length if recorder is None else recorder.query_rows(batch, length)
+    corner = 0 if recorder is None else min(length, recorder.corner)
+    weights = None
+    outputs, corners = [], []
+    for start in range(0, length, rows):  # one block of query rows, unless the budget is passed
+        weights = _weights(query[:, :, start : start + rows], key_states, mask, start, scaling, softcap)
+        if dropout and module.training:
+            weights = torch.nn.functional.dropout(weights, p=dropout, training=True)
+        outputs.append(torch.matmul(weights, value_states))  # [B, H, r, D]
+        if start < corner:  # (a copy when in blocks, so that each block is freed as the next runs)
+            top = weights[:, :, : corner - start, :corner]
+            corners.append(top if rows >= length else top.clone())
+    output = _joined(outputs, empty=query).transpose(1, 2).contiguous()  # [B, S, H, D]
 
     if recorder is not None:
         recorder.record(
             module,
             LayerCall(
-                q=query.detach().float().cpu(),
-                k=key.detach().float().cpu(),
-                v_norm=torch.linalg.vector_norm(value.detach().float(), dim=-1).cpu(),
-                weights=weights.detach().float().cpu(),
+                q=query.detach().cpu(),
+                k=key.detach().cpu(),
+                v_norm=_value_norms(value.detach()),
+                corner=_joined(corners, empty=query.new_zeros((batch, query.shape[1], 0, 0))).float().cpu(),
                 scaling=float(scaling),
                 causal=bool(getattr(module, "is_causal", False)),
                 sliding_window=sliding_window,
                 softcap=softcap,
-                allowed=_allowed(attention_mask) if recorder.keep_masks else None,
             ),
         )
-    return output, weights
+    return output, (weights if rows >= length else None)
+
+
+def _value_norms(value: torch.Tensor) -> torch.Tensor:
+    """[B, KVH, S] float32 L2 norms of [B, KVH, S, D] values, on the CPU.
+
+    There in numpy, on this thread: a small reduction handed to torch's pool waits milliseconds
+    for it on a busy machine (5 ms a layer for a MiniLM batch).
+    """
+    norms: torch.Tensor
+    if value.device.type != "cpu":
+        norms = torch.linalg.vector_norm(value.float(), dim=-1).cpu()
+    else:
+        v = value.float().numpy()
+        norms = torch.from_numpy(np.sqrt(np.einsum("bksd,bksd->bks", v, v)))
+    return norms
+
+
+def _joined(blocks: list[torch.Tensor], *, empty: torch.Tensor) -> torch.Tensor:
+    """The blocks of query rows as one tensor ([B, H, rows, ...]), without a copy when there is one."""
+    if not blocks:
+        return empty
+    return blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=2)
+
+
+def _weights(
+    query: torch.Tensor,
+    key_states: torch.Tensor,
+    mask: torch.Tensor | None,
+    first_row: int,
+    scaling: float,
+    softcap: float | None,
+) -> torch.Tensor:
+    """softmax(softcap(q @ k^T * scaling) + mask) of the query rows first_row..: [B, H, r, S].
+
+    In place where eager allocates: these are the largest tensors of the forward pass, and each
+    fresh one costs page faults and a pass over memory (the softmax alone: 20% of a MiniLM batch's
+    attention at 128 tokens). Same kernels, so the same values as eager, bit for bit.
+    """
+    logits = torch.matmul(query, key_states.transpose(2, 3)).mul_(scaling)  # [B, H, r, S]
+    if softcap is not None:
+        logits.div_(softcap).tanh_().mul_(softcap)
+    if mask is not None:
+        rows = mask[:, :, first_row : first_row + query.shape[2]]
+        logits = logits.add_(rows) if rows.dtype == logits.dtype else logits + rows
+    if logits.dtype == torch.float32:  # in place: the same kernel, without a fresh [B, H, r, S] tensor
+        return torch.softmax(logits, dim=-1, out=logits)
+    return torch.nn.functional.softmax(logits, dim=-1, dtype=torch.float32).to(query.dtype)
 
 
 def pre_rope_hook(recorder_layer: int, which: str, n_heads: int) -> Callable[..., None]:
@@ -190,7 +240,7 @@ def pre_rope_hook(recorder_layer: int, which: str, n_heads: int) -> Callable[...
         if recorder is None or not recorder.keep_pre_rope:
             return
         b, s = output.shape[0], output.shape[1]
-        per_head = output.detach().float().reshape(b, s, n_heads, -1).transpose(1, 2)  # [B, heads, S, D]
+        per_head = output.detach().reshape(b, s, n_heads, -1).transpose(1, 2)  # [B, heads, S, D]
         recorder.pre_rope[(recorder_layer, which)] = per_head.cpu()
 
     return hook

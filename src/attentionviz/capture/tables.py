@@ -15,7 +15,7 @@ def text_tables(sequences: list[TextSequence], tokenizer: Any) -> tuple[dict[str
     """Column dicts for tokens.parquet and sequences.parquet of a text run."""
     tokens = empty_columns(TOKEN_SCHEMA)
     seqs = empty_columns(SEQUENCE_SCHEMA)
-    token_start = attn_offset = 0
+    token_start = 0
     for index, seq in enumerate(sequences):
         n = len(seq.input_ids)
         ids = seq.input_ids.tolist()
@@ -34,11 +34,8 @@ def text_tables(sequences: list[TextSequence], tokenizer: Any) -> tuple[dict[str
             tokens["char_start"].append(start)
             tokens["char_end"].append(end)
             tokens["window"].append(seq.key.window)
-        _add_sequence(
-            seqs, index, seq.document, seq.key.window, n, token_start, attn_offset, seq.text, seq.source
-        )
+        _add_sequence(seqs, index, seq.document, seq.key.window, n, token_start, seq.text, seq.source)
         token_start += n
-        attn_offset += n * n
     tokens["patch_row"] = [-1] * token_start
     tokens["patch_col"] = [-1] * token_start
     return tokens, seqs
@@ -72,9 +69,7 @@ def image_tables(
     }
     seqs = empty_columns(SEQUENCE_SCHEMA)
     for index, seq in enumerate(sequences):
-        _add_sequence(
-            seqs, index, seq.document, 0, n, index * n, index * n * n, Path(seq.image_path).name, seq.source
-        )
+        _add_sequence(seqs, index, seq.document, 0, n, index * n, Path(seq.image_path).name, seq.source)
     return tokens, seqs
 
 
@@ -85,7 +80,6 @@ def _add_sequence(
     window: int,
     n: int,
     token_start: int,
-    attn_offset: int,
     text: str,
     source: str,
 ) -> None:
@@ -95,7 +89,6 @@ def _add_sequence(
         ("window", window),
         ("n_tokens", n),
         ("token_start", token_start),
-        ("attn_offset", attn_offset),
         ("text", text),
         ("source", source),
     ):

@@ -40,7 +40,7 @@ from attentionviz.embed.joint import Normalisation
 from attentionviz.embed.plan import feasible, plan_layouts
 from attentionviz.errors import AttentionVizError
 from attentionviz.layouts import DIMS, Layout
-from attentionviz.store import head_outputs, names
+from attentionviz.store import head_outputs
 from attentionviz.store.reader import Run
 
 log = logging.getLogger(__name__)
@@ -519,23 +519,11 @@ def _sequence_bounds(run_dir: str) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-@functools.lru_cache(maxsize=2)
-def _attention_index(run_dir: str) -> Any:
-    from attentionviz.embed.metrics import AttentionIndex
-
-    sequences = Run(run_dir).sequences
-    return AttentionIndex.build(
-        sequences["n_tokens"].to_numpy(),
-        sequences["attn_offset"].to_numpy(),
-        sequences["token_start"].to_numpy(),
-    )
-
-
 def _metrics(run: Run, layer: int, head: int, q: np.ndarray, k: np.ndarray) -> dict[str, Any]:
     from attentionviz.embed.metrics import head_metrics
 
-    attention = run.array(names.array_name(layer, "attention"))[head]
-    return head_metrics(attention, _attention_index(str(run.path)), q, k)
+    starts, lengths = _sequence_bounds(str(run.path))
+    return head_metrics(q, k, starts, lengths, run.manifest.layers[layer])
 
 
 def _finite(data: Any) -> Any:

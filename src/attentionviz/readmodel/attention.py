@@ -1,10 +1,14 @@
 """Token-level payloads below a head: one sequence's attention, the head's aggregate attention,
 value norms, and the images of image runs. Built from the store without any web framework.
 
-    sequence_attention_frame(head, seq)   [len, len] float32, exactly `head.attention(seq)`
-    aggregate_attention(head)             [L, L] mean over the sequences that have both positions
+    sequence_attention_frame(head, seq)   [rows, len] float32, exactly `head.attention(seq)` (or rows of it)
+    aggregate_attention(head)             [P, P] mean over the sequences that have both positions
     value_norms_frame(head, seq)          [len] float32 value-vector norms of the sequence's tokens
     image_png(run, seq)                   the image as the model saw it (PNG bytes)
+
+Attention is derived from the stored queries and keys on each request (`head.attention`): a
+sequence's rows cost O(rows x len x head_dim), so a long sequence is fetched a window of query rows
+at a time. The aggregate was computed once, by the capture, and is read as stored.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy as np
 
 from attentionviz.errors import AttentionVizError, RunNotFound
 from attentionviz.readmodel.frames import Frame
-from attentionviz.readmodel.models import AggregateMeta, SequenceMeta
+from attentionviz.readmodel.models import AggregateMeta, AttentionMeta, SequenceMeta
 from attentionviz.store import names
 
 if TYPE_CHECKING:
@@ -28,23 +32,40 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def sequence_attention_frame(head: Head, seq: int, *, quantized: bool = False) -> bytes:
+def sequence_attention_frame(
+    head: Head, seq: int, *, start: int = 0, limit: int | None = None, quantized: bool = False
+) -> bytes:
     """The model's own attention for sequence `seq` (rows: queries), float32 without quantisation,
     and the sequence's value-vector norms (`value_norms`, [len]) where the run has them.
 
-    `quantized`: uint16 over [0, 1] instead, flattened to [len * len, 1] (one pair of bounds), within
+    `start` / `limit`: only query rows start..start+limit ([rows, len]; the meta says which).
+    `quantized`: uint16 over [0, 1] instead, flattened to [rows * len, 1] (one pair of bounds), within
     QUANTIZED_ATTENTION_ERROR of it at half the size: what a static export writes.
     """
-    start, length, _ = head.run.sequence_bounds(seq)
-    attention = np.asarray(head.attention(seq), dtype=np.float32)  # [len, len]
-    frame = Frame(meta=SequenceMeta(name=head.name, sequence=seq, token_start=start, n_tokens=length))
+    token_start, length = head.run.sequence_bounds(seq)
+    first = min(start, length)
+    last = length if limit is None else min(length, first + limit)
+    attention = head.attention(seq, rows=(first, last))  # [rows, len] float32
+    frame = Frame(
+        meta=AttentionMeta(
+            name=head.name,
+            sequence=seq,
+            token_start=token_start,
+            n_tokens=length,
+            row_start=first,
+            n_rows=last - first,
+        )
+    )
     if quantized:
-        flat = attention.reshape(-1, 1)  # [len * len, 1]
+        flat = attention.reshape(-1, 1)  # [rows * len, 1]
         frame.add_quantized("attention", flat, bounds=np.array([[0.0, 1.0]]))
     else:
         frame.add("attention", attention)
     with contextlib.suppress(AttentionVizError):  # a run captured without value norms: attention alone
-        frame.add("value_norms", np.asarray(head.value_norms()[start : start + length], dtype=np.float32))
+        frame.add(
+            "value_norms",
+            np.asarray(head.value_norms()[token_start : token_start + length], dtype=np.float32),
+        )
     return frame.encode()
 
 
@@ -53,7 +74,7 @@ QUANTIZED_ATTENTION_ERROR = 0.5 / 65535  # the largest error of a quantised atte
 
 def value_norms_frame(head: Head, seq: int) -> bytes:
     """[len] value-vector norms of the sequence's tokens in this head's KV group."""
-    start, length, _ = head.run.sequence_bounds(seq)
+    start, length = head.run.sequence_bounds(seq)
     norms = np.asarray(head.value_norms()[start : start + length], dtype=np.float32)  # [len]
     frame = Frame(meta=SequenceMeta(name=head.name, sequence=seq, token_start=start, n_tokens=length))
     frame.add("value_norms", norms)
@@ -61,29 +82,12 @@ def value_norms_frame(head: Head, seq: int) -> bytes:
 
 
 def aggregate_attention(head: Head) -> tuple[np.ndarray, np.ndarray]:
-    """([L, L] mean attention, [L, L] number of sequences) over the corpus, L the longest sequence.
+    """([P, P] mean attention, [P, P] number of sequences) over the corpus, for its first P positions.
 
     Entry (i, j) averages query position i's attention to key position j over the sequences that
-    have both positions; computed once per head and run folder state, then cached.
+    have both positions; the capture computed it once (`layers.{l}.aggregate`).
     """
-    return _aggregate(str(head.run.path), _stamp(head.run.path), head.layer, head.head)
-
-
-@functools.lru_cache(maxsize=64)
-def _aggregate(path: str, stamp: int, layer: int, head_index: int) -> tuple[np.ndarray, np.ndarray]:
-    from attentionviz.store.reader import Run
-
-    head = Run(path).head(layer, head_index)
-    lengths = head.run.sequences["n_tokens"].to_numpy(dtype=np.int64)
-    longest = int(lengths.max()) if len(lengths) else 0
-    total = np.zeros((longest, longest), dtype=np.float64)
-    count = np.zeros((longest, longest), dtype=np.int32)
-    for seq, length in enumerate(lengths):
-        total[:length, :length] += head.attention(seq)
-        count[:length, :length] += 1
-    mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
-    log.debug("aggregate attention for %s: %d sequences, longest %d", head.name, len(lengths), longest)
-    return mean.astype(np.float32), count
+    return head.aggregate(), head.run.aggregate_counts
 
 
 def aggregate_attention_frame(head: Head) -> bytes:

@@ -192,6 +192,13 @@ class SequenceMeta(FrameMeta):
     n_tokens: int
 
 
+class AttentionMeta(SequenceMeta):
+    """Query rows row_start..row_start+n_rows of one sequence's [n_tokens, n_tokens] attention."""
+
+    row_start: int
+    n_rows: int
+
+
 class AggregateMeta(FrameMeta):
     name: str
-    max_len: int
+    max_len: int  # the positions the aggregate covers (at most 256: longer sequences' first ones)

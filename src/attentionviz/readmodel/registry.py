@@ -36,6 +36,8 @@ class RunRegistry:
             if not _is_run(path) and not _runs_inside(path):
                 Run(path)  # raises the store's own explanation (unfinished build, not a run, ...)
         self.refresh()
+        for run_dir in self._ids.values():
+            Run(run_dir)  # a run of an older schema: the one-line error that names `attentionviz upgrade`
         if not self._ids:
             raise RunNotFound(
                 f"no finished run in {', '.join(map(str, self.paths))}; build one with `attentionviz build`"

@@ -28,6 +28,7 @@ from attentionviz.readmodel.models import (
     AggregateMeta,
     Alignments,
     ApiInfo,
+    AttentionMeta,
     Comparison,
     FrameMeta,
     HeadDetails,
@@ -96,6 +97,12 @@ HEADS = Param(
     required=False,
     pattern=r"^[0-9]{1,6}(,[0-9]{1,6})*$",
     max_length=4000,
+)
+ROW_START = Param(
+    "start", "int", "first query row of the sequence to send", required=False, default=0, minimum=0
+)
+ROW_LIMIT = Param(
+    "limit", "int", "send at most `limit` query rows (default: every row)", required=False, minimum=1
 )
 TOKENS = Param(
     "tokens",
@@ -211,8 +218,16 @@ def _per_head_sequence(scope: Scope, run_id: str) -> Iterator[dict[str, Any]]:
     run = scope.run(run_id)
     for layer, head in scope.heads(run):
         for seq in range(run.info.n_sequences):
-            # uint16 over [0, 1]: half the size, within 7.6e-6 of the model's attention
-            yield {"run": run_id, "layer": layer, "head": head, "seq": seq, "quantized": True}
+            # every row; uint16 over [0, 1]: half the size, within 7.6e-6 of the model's attention
+            yield {
+                "run": run_id,
+                "layer": layer,
+                "head": head,
+                "seq": seq,
+                "start": 0,
+                "limit": None,
+                "quantized": True,
+            }
 
 
 def _layers(scope: Scope, run_id: str) -> dict[int, list[int]]:
@@ -417,26 +432,32 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "sequence_attention",
         HEAD + "/attention/{seq}",
-        "[len, len] float32: the model's own attention for one sequence (rows: queries)",
+        "[rows, len] float32: the model's own attention for one sequence (rows: queries), derived from "
+        "the stored q and k; every row, or rows [start, start + limit)",
         "attention",
         FrameOf(
-            SequenceMeta,
+            AttentionMeta,
             (
-                Buffer("attention", "float32", "[len * len]", "row-major [len, len]"),
+                Buffer(
+                    "attention", "float32", "[n_rows * len]", "row-major [n_rows, len] from row row_start"
+                ),
                 Buffer("value_norms", "float32", "[len]", "where the run has them"),
             ),
         ),
-        lambda scope, run, layer, head, seq, quantized=False: attention.sequence_attention_frame(
-            scope.head(run, layer, head), seq, quantized=quantized
+        lambda scope, run, layer, head, seq, start, limit, quantized=False: (
+            attention.sequence_attention_frame(
+                scope.head(run, layer, head), seq, start=start, limit=limit, quantized=quantized
+            )
         ),
+        query=(ROW_START, ROW_LIMIT),
         export=_per_head_sequence,
         optional=True,
     ),
     Route(
         "aggregate",
         HEAD + "/aggregate",
-        "[L, L] float32 position x position attention averaged over the sequences with both "
-        "positions, and `count` (how many)",
+        "[P, P] float32 position x position attention averaged over the sequences with both "
+        "positions, and `count` (how many); P = min(longest sequence, 256), computed by the capture",
         "attention",
         FrameOf(
             AggregateMeta,

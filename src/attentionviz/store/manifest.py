@@ -1,7 +1,8 @@
 """The run manifest: what was captured, from which model and corpus, with which settings.
 
 `manifest.json` is written last, atomically, when a build completes; a folder without one is
-not a run. `schema_version` guards readers against folders from a newer attentionviz.
+not a run. `schema_version` guards readers against folders from a newer attentionviz, and sends
+those of an older schema to `attentionviz upgrade RUN` (`store/upgrade.py`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attentionviz.errors import AttentionVizError, RunNotFound
+from attentionviz.errors import AttentionVizError, OlderRun, RunNotFound
 from attentionviz.store import names
 from attentionviz.store.atomic import read_json, write_json
 
@@ -38,7 +39,8 @@ class CorpusInfo:
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """What the attention function was told, per layer (needed to recompute attention exactly)."""
+    """What the attention function was told, per layer: with q and k, all it takes to derive its
+    attention exactly (`store/recompute.py`)."""
 
     scaling: float
     causal: bool
@@ -67,6 +69,7 @@ class Manifest:
     schema_version: int = names.SCHEMA_VERSION
     image_grid: tuple[int, int] | None = None  # patch rows, cols for image runs
     special_tokens: tuple[str, ...] = field(default_factory=tuple)
+    aggregate_positions: int = 0  # the aggregate covers positions 0..aggregate_positions-1
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -88,7 +91,8 @@ def save_manifest(run_dir: Path, manifest: Manifest) -> None:
     write_json(run_dir / names.MANIFEST, manifest.to_json())
 
 
-def load_manifest(run_dir: Path) -> Manifest:
+def load_manifest(run_dir: Path, *, older: bool = False) -> Manifest:
+    """The run's manifest; one of an older schema is an error naming `attentionviz upgrade`, unless `older`."""
     path = run_dir / names.MANIFEST
     if not path.exists():
         if names.staging_dir(run_dir).exists():
@@ -117,6 +121,11 @@ def load_manifest(run_dir: Path) -> Manifest:
         raise AttentionVizError(
             f"run {run_dir} uses schema {version}, newer than this attentionviz understands "
             f"({names.SCHEMA_VERSION}); upgrade with `pip install -U attentionviz`"
+        )
+    if version < names.SCHEMA_VERSION and not older:
+        raise OlderRun(
+            f"run {run_dir} was written by an older attentionviz (schema {version}, which stored every "
+            f"sequence's attention); convert it in place with `attentionviz upgrade {run_dir}`"
         )
     try:
         return Manifest.from_json(data)

@@ -7,15 +7,19 @@ The same names are used in the store, the HTTP routes and the frontend (as in Tr
     layers.3.q_pre_rope   queries before rotary encoding (opt-in) [n_heads, n_tokens, head_dim]
     layers.3.k_pre_rope   keys before rotary encoding (opt-in)    [n_kv_heads, n_tokens, head_dim]
     layers.3.v_norm       L2 norm of each value vector            [n_kv_heads, n_tokens]
-    layers.3.attention    every sequence's attention, flattened   [n_heads, sum(len_s ** 2)]
+    layers.3.aggregate    mean attention per position pair        [n_heads, positions, positions]
     layers.3.heads.5      one head's derived outputs (layouts, metrics, fidelity)
+
+(`store/arrays.py` gives each kind's shape and dtype.) A run of schema 1 also stored
+`layers.3.attention`, every sequence's attention flattened, [n_heads, sum(len_s ** 2)]: attention is
+now derived from q and k, and `attentionviz upgrade RUN` converts such a run.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: attention derived from q and k, not stored; q and k in the model's dtype
 
 MANIFEST = "manifest.json"
 TOKENS = "tokens.parquet"
@@ -25,12 +29,13 @@ HEADS_DIR = "heads"
 IMAGES_DIR = "images"
 BUILD_STATE = "build-state.json"
 
-CAPTURED_ARRAYS = ("q", "k", "q_pre_rope", "k_pre_rope", "v_norm", "attention")
+CAPTURED_ARRAYS = ("q", "k", "q_pre_rope", "k_pre_rope", "v_norm", "aggregate")
+LEGACY_ARRAYS = ("attention",)  # schema 1 only (see `store/upgrade.py`)
 
 
 def array_name(layer: int, kind: str) -> str:
     """`layers.{layer}.{kind}`, e.g. `layers.3.q`."""
-    if kind not in CAPTURED_ARRAYS:
+    if kind not in CAPTURED_ARRAYS + LEGACY_ARRAYS:
         raise ValueError(f"unknown captured array kind {kind!r}; expected one of {CAPTURED_ARRAYS}")
     return f"layers.{layer}.{kind}"
 

@@ -2,7 +2,7 @@
 extends this reader with what the layers above the store add.)
 
 Arrays come back as read-only memory maps, so opening a run costs nothing and a head costs only
-the pages it touches.
+the pages it touches. Attention is derived from the stored queries and keys (`recompute.attention`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import numpy as np
 from attentionviz.errors import AttentionVizError, RunNotFound
 from attentionviz.layouts import Layout
 from attentionviz.store import head_outputs, names
+from attentionviz.store.arrays import as_float
 from attentionviz.store.atomic import load_npy
 from attentionviz.store.manifest import Manifest, load_manifest
+from attentionviz.store.recompute import aggregate_counts, attention_from_qk
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,6 +50,7 @@ class Run:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.manifest: Manifest = load_manifest(self.path)
+        self._arrays: dict[str, np.ndarray] = {}
 
     def __repr__(self) -> str:
         i = self.info
@@ -81,7 +84,7 @@ class Run:
 
     @functools.cached_property
     def sequences(self) -> pd.DataFrame:
-        """One row per sequence: text, n_tokens, token_start, attn_offset, document, window, source."""
+        """One row per sequence: text, n_tokens, token_start, document, window, source."""
         return _read_table(self.path, names.SEQUENCES)
 
     @functools.cached_property
@@ -107,8 +110,21 @@ class Run:
         ]
 
     def array(self, name: str) -> np.ndarray:
-        """A captured array by dotted name (`layers.3.q`), memory-mapped read-only."""
-        return _load_array(self.path, name)
+        """A captured array by dotted name (`layers.3.q`), memory-mapped read-only, as stored.
+
+        Its dtype is the manifest's (`run.manifest.arrays[name]["dtype"]`); a bfloat16 array holds
+        its raw bit patterns (numpy has no bfloat16), which `Head.queries()` / `keys()` widen.
+        """
+        array = self._arrays.get(name)
+        if array is None:  # a finished run's arrays do not change: open each once
+            array = self._arrays[name] = _load_array(self.path, name)
+        return array
+
+    @functools.cached_property
+    def aggregate_counts(self) -> np.ndarray:
+        """[P, P] int32: how many sequences hold both positions (P = the aggregate's positions)."""
+        lengths = self.sequences["n_tokens"].to_numpy()
+        return aggregate_counts(lengths, self.manifest.aggregate_positions)
 
     def _check_index(self, layer: int, head: int) -> None:
         info = self.info
@@ -117,13 +133,17 @@ class Run:
         if not 0 <= head < info.heads:
             raise RunNotFound(f"head {head} is out of range: this run has heads 0..{info.heads - 1}")
 
-    def sequence_bounds(self, seq: int) -> tuple[int, int, int]:
-        """(first token index, length, attention offset) of sequence `seq`."""
+    def sequence_bounds(self, seq: int) -> tuple[int, int]:
+        """(first token index, length) of sequence `seq`."""
         n = self.info.n_sequences
         if not 0 <= seq < n:
             raise RunNotFound(f"sequence {seq} is out of range: this run has sequences 0..{n - 1}")
-        row = self.sequences.iloc[seq]
-        return int(row["token_start"]), int(row["n_tokens"]), int(row["attn_offset"])
+        starts, lengths = self._bounds
+        return int(starts[seq]), int(lengths[seq])
+
+    @functools.cached_property
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.sequences["token_start"].to_numpy(), self.sequences["n_tokens"].to_numpy()
 
 
 class Head:
@@ -143,24 +163,35 @@ class Head:
         return names.head_name(self.layer, self.head)
 
     def queries(self, *, pre_rope: bool = False) -> np.ndarray:
-        """[n_tokens, head_dim] queries as the model multiplied them (post-rotary by default)."""
-        kind = "q_pre_rope" if pre_rope else "q"
-        return np.asarray(self._captured(kind)[self.head])
+        """[n_tokens, head_dim] queries as the model multiplied them (post-rotary by default).
+
+        In the model's dtype (a memory map) where numpy has it; bfloat16 comes back as float32.
+        """
+        return self._vectors("q_pre_rope" if pre_rope else "q", self.head)
 
     def keys(self, *, pre_rope: bool = False) -> np.ndarray:
-        """[n_tokens, head_dim] keys of this head's KV group."""
-        kind = "k_pre_rope" if pre_rope else "k"
-        return np.asarray(self._captured(kind)[self.kv_head])
+        """[n_tokens, head_dim] keys of this head's KV group (dtype as `queries`)."""
+        return self._vectors("k_pre_rope" if pre_rope else "k", self.kv_head)
 
     def value_norms(self) -> np.ndarray:
         """[n_tokens] L2 norm of each token's value vector in this head's KV group."""
         return np.asarray(self._captured("v_norm")[self.kv_head])
 
-    def attention(self, seq: int) -> np.ndarray:
-        """[len, len] the model's own attention for sequence `seq` (rows: queries)."""
-        _, length, offset = self.run.sequence_bounds(seq)
-        flat = self._captured("attention")[self.head]
-        return np.asarray(flat[offset : offset + length * length]).reshape(length, length)
+    def attention(self, seq: int, *, rows: tuple[int, int] | None = None) -> np.ndarray:
+        """[len, len] the model's own attention for sequence `seq` (rows: queries), derived from the
+        stored queries and keys; `rows=(start, stop)`: only those query rows, [stop - start, len]."""
+        token_start, length = self.run.sequence_bounds(seq)
+        start, stop = (0, length) if rows is None else (max(0, rows[0]), min(length, rows[1]))
+        if stop < start:
+            raise RunNotFound(f"rows {rows[0] if rows else 0}.. lie past sequence {seq}'s {length} tokens")
+        q = self._rows("q", self.head, token_start + start, token_start + stop)
+        k = self._rows("k", self.kv_head, token_start, token_start + length)
+        return attention_from_qk(q, k, self.run.manifest.layers[self.layer], first_row=start)
+
+    def aggregate(self) -> np.ndarray:
+        """[P, P] mean attention of query position i to key position j over the sequences that hold
+        both (`run.aggregate_counts`), for the first P positions; computed once, by the capture."""
+        return np.asarray(self._captured("aggregate")[self.head])
 
     def layout(self, method: str | Layout, dim: int = 2) -> np.ndarray:
         """[2N, dim] layout: rows 0..N-1 the queries, N..2N-1 the keys, in token order.
@@ -184,6 +215,16 @@ class Head:
     @property
     def fidelity(self) -> dict[str, Any]:
         return head_outputs.load_head_json(self.run.path, self.layer, self.head, "fidelity") or {}
+
+    def _vectors(self, kind: str, index: int) -> np.ndarray:
+        stored = self._captured(kind)[index]
+        dtype = self.run.manifest.arrays[names.array_name(self.layer, kind)]["dtype"]
+        return np.asarray(stored) if dtype != "bfloat16" else as_float(stored, dtype)
+
+    def _rows(self, kind: str, index: int, start: int, stop: int) -> np.ndarray:
+        """Rows start..stop of one head of a vector array, as floats (only those rows are read)."""
+        stored = self._captured(kind)[index, start:stop]
+        return as_float(stored, self.run.manifest.arrays[names.array_name(self.layer, kind)]["dtype"])
 
     def _captured(self, kind: str) -> np.ndarray:
         name = names.array_name(self.layer, kind)

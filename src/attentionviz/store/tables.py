@@ -34,7 +34,6 @@ SEQUENCE_SCHEMA: dict[str, str] = {
     "window": "int32",
     "n_tokens": "int32",
     "token_start": "int64",  # first global token index
-    "attn_offset": "int64",  # offset in the flattened attention arrays
     "text": "str",
     "source": "str",
 }

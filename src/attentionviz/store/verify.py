@@ -5,10 +5,14 @@
 
 Checks, in order: the manifest (readable, a known schema); every array in `manifest.arrays`
 (present, the shape and dtype the manifest records and the model's sizes imply, the file size its
-header implies, its sha256); the token and sequence tables (readable, the documented columns, row
-counts, `token_start` / `attn_offset` consistent with `n_tokens`); and every head output under
-`heads/` (a known head, layouts [2N, dim] with no NaN). Problems are collected, not raised: a run
-with three damaged arrays gets three lines.
+header implies, its sha256) and no array that grows with the square of a sequence's length (a run
+derives attention from q and k); the token and sequence tables (readable, the documented columns,
+row counts, `token_start` consistent with `n_tokens`); and every head output under `heads/` (a
+known head, layouts [2N, dim] with no NaN). Problems are collected, not raised: a run with three
+damaged arrays gets three lines.
+
+A run of schema 1 (which stored every sequence's attention) is checked by the rules it was
+written under, and the summary says that `attentionviz upgrade RUN` converts it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from attentionviz.errors import AttentionVizError
 from attentionviz.hashing import sha256_file
 from attentionviz.layouts import Layout
 from attentionviz.store import names
+from attentionviz.store.arrays import AGGREGATE_POSITIONS, STORED, Sizes, capture_arrays
 from attentionviz.store.manifest import Manifest, load_manifest
 from attentionviz.store.tables import SEQUENCE_COLUMNS, TOKEN_COLUMNS
 
@@ -57,9 +62,14 @@ class VerifyReport:
         if m is None:
             return f"{self.path}: not checked"
         hashed = "checksums verified" if self.checksums else "checksums skipped (--quick)"
+        older = (
+            f"; schema {m.schema_version} (stored attention): `attentionviz upgrade {self.path}` converts it"
+            if m.schema_version < names.SCHEMA_VERSION
+            else ""
+        )
         return (
             f"ok: {self.path}: {m.model.id}, {m.n_layers} layers x {m.n_heads} heads, {m.n_tokens} tokens "
-            f"in {m.n_sequences} sequences; {self.n_arrays} arrays ({hashed}), {self.n_layouts} layouts"
+            f"in {m.n_sequences} sequences; {self.n_arrays} arrays ({hashed}), {self.n_layouts} layouts{older}"
         )
 
 
@@ -68,7 +78,7 @@ def verify_run(path: str | Path, *, quick: bool = False) -> VerifyReport:
     run_dir = Path(path)
     report = VerifyReport(run_dir, checksums=not quick)
     try:
-        manifest = load_manifest(run_dir)
+        manifest = load_manifest(run_dir, older=True)
     except AttentionVizError as exc:
         report.problems.append(str(exc))
         return report
@@ -79,54 +89,105 @@ def verify_run(path: str | Path, *, quick: bool = False) -> VerifyReport:
     return report
 
 
-def _expected_shapes(m: Manifest, attention_size: int | None) -> dict[str, list[int | None]]:
-    """Shape of every array a run of these sizes must hold (None: not known from the manifest)."""
-    shapes: dict[str, list[int | None]] = {}
-    for layer in range(m.n_layers):
-        shapes[names.array_name(layer, "q")] = [m.n_heads, m.n_tokens, m.head_dim]
-        shapes[names.array_name(layer, "k")] = [m.n_kv_heads, m.n_tokens, m.head_dim]
-        shapes[names.array_name(layer, "v_norm")] = [m.n_kv_heads, m.n_tokens]
-        shapes[names.array_name(layer, "attention")] = [m.n_heads, attention_size]
-    return shapes
+Expected = dict[str, tuple[list[int | None], str]]  # name -> (shape, None where unknown; dtype)
+
+
+def _expected(m: Manifest, squares: int | None) -> Expected:
+    """Shape and dtype of every array a run of these sizes holds, by the rules of its schema."""
+    if m.schema_version == 1:  # stored attention, float32 throughout
+        old: Expected = {}
+        for layer in range(m.n_layers):
+            old[names.array_name(layer, "q")] = ([m.n_heads, m.n_tokens, m.head_dim], "float32")
+            old[names.array_name(layer, "k")] = ([m.n_kv_heads, m.n_tokens, m.head_dim], "float32")
+            old[names.array_name(layer, "v_norm")] = ([m.n_kv_heads, m.n_tokens], "float32")
+            old[names.array_name(layer, "attention")] = ([m.n_heads, squares], "float32")
+        return old
+    sizes = Sizes(m.n_heads, m.n_kv_heads, m.head_dim, m.n_tokens, m.aggregate_positions)
+    dtype = m.model.dtype if m.model.dtype in STORED else "float32"
+    pre_rope = names.array_name(0, "q_pre_rope") in m.arrays
+    specs = capture_arrays(m.n_layers, sizes, dtype=dtype, pre_rope=pre_rope)
+    return {name: (list(spec.shape), spec.dtype) for name, spec in specs.items()}
 
 
 def _check_arrays(run_dir: Path, m: Manifest, report: VerifyReport, *, quick: bool) -> None:
-    attention_size = _attention_size(run_dir)
-    expected = _expected_shapes(m, attention_size)
+    squares = _sum_of_squares(run_dir)
+    expected = _expected(m, squares)
+    if m.schema_version > 1 and m.aggregate_positions > AGGREGATE_POSITIONS:
+        report.problems.append(
+            f"the aggregate covers {m.aggregate_positions} positions, more than {AGGREGATE_POSITIONS}; rebuild the run"
+        )
     for name in expected:
         if name not in m.arrays:
             report.problems.append(
                 f"manifest lists no array {name}; rebuild the run with `attentionviz build`"
             )
     for name, described in sorted(m.arrays.items()):
-        problem = _check_array(run_dir, name, described, expected.get(name), quick=quick)
+        if name not in expected:
+            quadratic = _grows_quadratically(described.get("shape", []), m, squares)
+            report.problems.append(
+                f"{names.array_path(run_dir, name)}: "
+                + (
+                    "holds per-sequence attention, which grows with the square of a sequence's length; a run "
+                    "derives it from q and k: rebuild the run with `attentionviz build`"
+                    if quadratic
+                    else f"is not an array of a schema {m.schema_version} run; rebuild the run"
+                )
+            )
+            continue
+        problem = _check_array(run_dir, name, described, *expected[name], quick=quick)
         if problem:
             report.problems.append(f"{names.array_path(run_dir, name)}: {problem}")
         else:
             report.n_arrays += 1
+    capture_dir = run_dir / names.CAPTURE_DIR
+    listed = {names.array_path(run_dir, name).name for name in m.arrays}
+    # what an interrupted `attentionviz upgrade` leaves: the new aggregates of a schema-1 run, or
+    # the stored attention of a schema-2 run
+    leftover = ".aggregate.npy" if m.schema_version == 1 else ".attention.npy"
+    for path in sorted(capture_dir.glob("*.npy")) if capture_dir.is_dir() else []:
+        if path.name not in listed:
+            report.problems.append(
+                f"{path}: "
+                + (
+                    f"left over from an interrupted upgrade; finish it with `attentionviz upgrade {run_dir}`"
+                    if path.name.endswith(leftover)
+                    else "not listed in the manifest; remove it or rebuild the run"
+                )
+            )
+
+
+def _grows_quadratically(shape: list[int], m: Manifest, squares: int | None) -> bool:
+    """Whether an array of `shape` holds an entry per query-key pair of every sequence."""
+    if squares is None or squares <= m.n_tokens:
+        return False
+    per_head = int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 0
+    return squares in shape or (per_head > 0 and per_head % squares == 0)
 
 
 def _check_array(
-    run_dir: Path, name: str, described: dict[str, Any], implied: list[int | None] | None, *, quick: bool
+    run_dir: Path, name: str, described: dict[str, Any], implied: list[int | None], dtype: str, *, quick: bool
 ) -> str | None:
     path = names.array_path(run_dir, name)
     if not path.is_file():
         return "missing; rebuild the run with `attentionviz build`"
     try:
-        shape, dtype, header_end = _npy_header(path)
+        shape, stored, header_end = _npy_header(path)
     except (OSError, ValueError) as exc:
         return f"not a readable .npy array ({exc}); rebuild the run with `attentionviz build`"
     want_shape = list(described.get("shape", []))
     if list(shape) != want_shape:
         return f"shape {list(shape)} but the manifest says {want_shape}; rebuild the run"
-    if implied is not None and any(i is not None and i != s for i, s in zip(implied, shape, strict=False)):
+    if any(i is not None and i != s for i, s in zip(implied, shape, strict=False)):
         return f"shape {list(shape)} does not match the run's sizes {implied}; rebuild the run"
-    if implied is not None and len(implied) != len(shape):
+    if len(implied) != len(shape):
         return f"has {len(shape)} dimensions, expected {len(implied)}; rebuild the run"
-    if str(dtype) != str(described.get("dtype", "")):
-        return f"dtype {dtype} but the manifest says {described.get('dtype')}; rebuild the run"
+    recorded = str(described.get("dtype", ""))
+    if recorded != dtype:
+        return f"the manifest says {recorded} but a run of this model stores {dtype}; rebuild the run"
+    if stored != STORED[dtype]:
+        return f"holds {stored} where {dtype} is stored as {STORED[dtype]}; rebuild the run"
     size = path.stat().st_size
-    want_size = header_end + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    want_size = header_end + int(np.prod(shape, dtype=np.int64)) * stored.itemsize
     if size != want_size:
         state = "truncated" if size < want_size else "longer than its header says"
         return f"{state} ({size} bytes, expected {want_size}); rebuild the run"
@@ -150,7 +211,7 @@ def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype[Any], int]:
         return tuple(shape), dtype, handle.tell()
 
 
-def _attention_size(run_dir: Path) -> int | None:
+def _sum_of_squares(run_dir: Path) -> int | None:
     """sum(len**2) over the sequence table, or None when the table cannot be read."""
     try:
         import pyarrow.parquet as pq
@@ -197,9 +258,10 @@ def _check_tables(run_dir: Path, m: Manifest, report: VerifyReport) -> None:
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     if not np.array_equal(sequences["token_start"].to_numpy(), starts):
         report.problems.append(f"{where_s}: token_start does not follow n_tokens; rebuild the run")
-    offsets = np.concatenate([[0], np.cumsum(lengths**2)[:-1]])
-    if not np.array_equal(sequences["attn_offset"].to_numpy(), offsets):
-        report.problems.append(f"{where_s}: attn_offset does not follow n_tokens; rebuild the run")
+    if m.schema_version == 1:  # its offsets into the stored attention
+        offsets = np.concatenate([[0], np.cumsum(lengths**2)[:-1]])
+        if "attn_offset" not in sequences or not np.array_equal(sequences["attn_offset"].to_numpy(), offsets):
+            report.problems.append(f"{where_s}: attn_offset does not follow n_tokens; rebuild the run")
     if tokens is not None and len(tokens) == int(lengths.sum()):
         owner = np.repeat(sequences["sequence"].to_numpy(), lengths)
         if not np.array_equal(tokens["sequence"].to_numpy(), owner):
