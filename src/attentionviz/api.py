@@ -7,6 +7,8 @@ what spans the layers above it (`embed` for more layouts).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -51,6 +53,74 @@ class Run(reader.Run):
         )
         return Run(self.path)
 
+    def analyse(
+        self,
+        *,
+        importance: bool = False,
+        model: Any = None,
+        importance_tokens: int = 512,
+        progress: bool = False,
+        **settings: Any,
+    ) -> Run:
+        """Compute the head atlas: every head's probe scores, attention profile and q/k geometry
+        (and value layouts, for a run built with values); with `importance`, each head's
+        importance by mean ablation on `importance_tokens` corpus tokens, using `model` (default:
+        the run's own; it needs its LM head). Returns the run, reopened. `settings` go to
+        `attentionviz.analysis.pipeline.analyse_run` (workers, cluster, device, seed, overwrite).
+        """
+        from attentionviz.analysis.pipeline import analyse_run
+
+        analyse_run(
+            self.path,
+            importance=importance,
+            model=model,
+            importance_tokens=importance_tokens,
+            progress=progress,
+            **settings,
+        )
+        return Run(self.path)
+
+    @functools.cached_property
+    def metrics(self) -> pd.DataFrame:
+        """Every head's metrics, one row per head: the embed step's (entropy, distance, previous,
+        next, self, first, sparsity, q/k norms), the probes' (induction, duplicate) and, when it
+        was measured, importance. docs/guide.md gives every formula."""
+        from attentionviz.analysis.table import metrics_table
+
+        return metrics_table(self)
+
+    @property
+    def probes(self) -> reader.Run | None:
+        """The run's probe sequences (`RUN/probes/`, a run of their own), or None without probes."""
+        from attentionviz.analysis.pipeline import probes_of
+
+        return probes_of(self)
+
+    def head_map(
+        self, other_runs: Sequence[str | Path | reader.Run] = (), *, method: str = "umap", seed: int = 0
+    ) -> pd.DataFrame:
+        """Every head of this run (and of `other_runs`) as a point of one 2D map, placed by its
+        fingerprint (UMAP or PCA): a DataFrame of run, layer, head, x, y, the metrics and the
+        fingerprint columns."""
+        from attentionviz.analysis.headmap import head_map
+
+        return head_map([self, *map(_opened, other_runs)], method=method, seed=seed)
+
+    def related(
+        self, layer: int, head: int, k: int = 5, *, other_runs: Sequence[str | Path | reader.Run] = ()
+    ) -> pd.DataFrame:
+        """The `k` heads nearest (layer, head) on the fingerprint, in this run and `other_runs`:
+        a DataFrame of run, layer, head, distance, nearest first."""
+        from attentionviz.analysis.headmap import related
+
+        return related([self, *map(_opened, other_runs)], 0, layer=layer, head=head, k=k)
+
+    def fingerprints(self) -> pd.DataFrame:
+        """Every head's fingerprint (layer, head, then named columns), unstandardised."""
+        from attentionviz.analysis.fingerprint import fingerprints
+
+        return fingerprints(self)
+
     def __str__(self) -> str:
         """The run's summary: model, corpus, sizes, layouts computed and their fidelity."""
         from attentionviz.info import describe
@@ -76,6 +146,15 @@ def _tqdm_progress(desc: str, unit: str) -> tuple[Callable[[int, int], None], Ca
     return update, bar.close
 
 
+def _with_bar(progress: bool, desc: str, func: Callable[..., Any], *args: Any) -> Any:
+    """`func(*args, progress=...)` with a tqdm bar of tokens when `progress`."""
+    report, close = _tqdm_progress(desc, "tok") if progress else (None, lambda: None)
+    try:
+        return func(*args, progress=report)
+    finally:
+        close()
+
+
 def build(
     model: str | Path | Any,
     corpus: str | Path | Sequence[str] | Any,
@@ -96,10 +175,13 @@ def build(
     """
     from attentionviz.capture import loading
     from attentionviz.capture.pipeline import capture
+    from attentionviz.capture.probes import capture_probes, probe_kinds
     from attentionviz.corpus import open_corpus
     from attentionviz.embed.plan import plan_layouts
+    from attentionviz.errors import AttentionVizError
 
     options = (options or BuildOptions()).with_settings(**settings)
+    options = dataclasses.replace(options, probes=probe_kinds(options.probes))
     if options.layouts:  # a typo in a layout name should not cost a whole capture first
         plan_layouts(options.layouts, options.dims)
     placement = loading.Placement(
@@ -114,11 +196,14 @@ def build(
         else loading.in_memory(model, tokenizer=tokenizer, processor=processor)
     )
     run_dir = Path(out)
-    report, close = _tqdm_progress("capture", "tok") if progress else (None, lambda: None)
-    try:
-        capture(loaded, source, run_dir, options, progress=report)
-    finally:
-        close()
+    if options.importance and not isinstance(model, str | Path):
+        raise AttentionVizError(
+            "--importance reloads the model with its LM head, so pass the model by name or folder "
+            "(or call run.analyse(importance=True, model=lm) with a loaded *ForCausalLM / *ForMaskedLM)"
+        )
+    _with_bar(progress, "capture", capture, loaded, source, run_dir, options)
+    if options.probes and loaded.tokenizer is not None:
+        _with_bar(progress, "probes", capture_probes, loaded, run_dir, options)
     run = Run(run_dir)
     if options.layouts:
         run = run.embed(
@@ -130,7 +215,18 @@ def build(
             seed=options.seed,
             progress=progress,
         )
-    return run
+    if not options.layouts and not options.importance:
+        return run  # capture only (`--layouts none`): `embed` adds the layouts and the head atlas later
+    return run.analyse(
+        importance=options.importance,
+        model=str(model) if options.importance else None,
+        importance_tokens=options.importance_tokens,
+        workers=options.workers,
+        cluster=options.cluster,
+        device=options.device,
+        seed=options.seed,
+        progress=progress,
+    )
 
 
 def embed(
@@ -142,10 +238,13 @@ def embed(
     heads: Sequence[int] | None = None,
     normalisation: str | None = None,
     progress: bool = False,
+    importance: bool = False,
+    importance_tokens: int = 512,
     **settings: Any,
 ) -> Run:
     """Compute (more) layouts, metrics and fidelity for the heads of `layers` x `heads` (default:
-    every head) of a run; returns the run, reopened. What `attentionviz embed` runs.
+    every head) of a run, then its head atlas (and, with `importance`, head importance by mean
+    ablation); returns the run, reopened. What `attentionviz embed` runs.
 
     `normalisation`: "auto" (None), "translated", "raw" or "translated+scaled". `settings` go to
     `attentionviz.embed.pipeline.embed_run` (workers, cluster, device, seed, overwrite, metric).
@@ -164,13 +263,17 @@ def embed(
         raise AttentionVizError(
             f"unknown normalisation {normalisation!r}; choose from {', '.join(map(str, NORMALISATIONS))}"
         )
-    return opened.embed(
+    embedded = opened.embed(
         layouts=layouts,
         dims=dims,
         heads=chosen,
         normalisation=NORMALISATIONS[normalisation],
         progress=progress,
         **settings,
+    )
+    shared = {key: settings[key] for key in ("workers", "cluster", "device", "seed") if key in settings}
+    return embedded.analyse(
+        importance=importance, importance_tokens=importance_tokens, progress=progress, **shared
     )
 
 

@@ -105,6 +105,23 @@ def parse_ranges(text: str | None, what: str) -> list[int] | None:
     return sorted(set(found))
 
 
+def importance_options(command: Any) -> Any:
+    """`--importance` and `--importance-tokens`, shared by `build` and `embed`."""
+    command = click.option(
+        "--importance-tokens",
+        default=512,
+        show_default=True,
+        type=click.IntRange(16),
+        help="Corpus tokens the importance loss is measured on.",
+    )(command)
+    return click.option(
+        "--importance",
+        is_flag=True,
+        help="Also measure each head's importance: the rise in the model's loss when the head's output is "
+        "replaced by its mean (needs the model's LM head).",
+    )(command)
+
+
 @main.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=str))
 @click.option(
@@ -200,6 +217,15 @@ def serve(runs: tuple[str, ...], host: str, port: int, open_browser: bool) -> No
     help="Model weights' dtype (auto: float32); queries and keys are stored in it.",
 )
 @click.option("--pre-rope", is_flag=True, help="Also keep queries and keys before rotary position encoding.")
+@click.option(
+    "--values", is_flag=True, help="Also keep every KV head's value vectors, and lay them out (PCA, UMAP)."
+)
+@click.option(
+    "--probes",
+    default="induction",
+    show_default=True,
+    help="Diagnostic sequences captured beside a text corpus, for the induction and duplicate-token scores: induction, or none.",
+)
 @click.option("--batch-tokens", default=8192, show_default=True, help="Padded tokens per forward batch.")
 @click.option(
     "--layouts",
@@ -214,6 +240,7 @@ def serve(runs: tuple[str, ...], host: str, port: int, open_browser: bool) -> No
 @click.option(
     "--cluster", default=None, help="Dask scheduler address (tcp://HOST:PORT) to run embedding jobs on."
 )
+@importance_options
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build(model: str, corpus: str, out: str, quiet: bool, **settings: Any) -> None:
     """Capture MODEL's queries, keys and attention over CORPUS into a run folder, then embed every head.
@@ -227,6 +254,7 @@ def build(model: str, corpus: str, out: str, quiet: bool, **settings: Any) -> No
     settings["max_tokens"] = settings["max_tokens"] or None
     settings["layouts"] = _csv(str, settings["layouts"])
     settings["dims"] = _csv(int, settings["dims"])
+    settings["probes"] = _csv(str, settings["probes"])
     report(build_run, model, corpus, out=out, progress=not quiet, **settings)
 
 
@@ -410,11 +438,12 @@ def snapshot(run: str, out: str, dim: str, **settings: Any) -> None:
     show_default=True,
     help="Layout metric.",
 )
+@importance_options
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def embed(
     run: str, layouts: str, dims: str, layers: str | None, heads: str | None, quiet: bool, **settings: Any
 ) -> None:
-    """Compute (more) layouts, head metrics and fidelity for a captured RUN; resumes where it stopped."""
+    """Compute (more) layouts, head metrics, fidelity and the head atlas for a captured RUN; resumes where it stopped."""
     from attentionviz.api import embed as embed_run
 
     report(

@@ -40,7 +40,25 @@ def describe(run: Run) -> str:
     else:
         lines.append(f"layouts    none yet (compute them with `attentionviz embed {run.path}`)")
     lines.extend(_fidelity_lines(run))
+    lines.extend(_atlas_lines(run))
     return "\n".join(lines)
+
+
+def _atlas_lines(run: Run) -> list[str]:
+    """The strongest head by each probe score and by importance, where the run has them."""
+    from attentionviz.analysis.pipeline import probes_of
+    from attentionviz.analysis.table import metrics_table
+
+    table = metrics_table(run)
+    found = []
+    for column in ("previous", "induction", "duplicate", "importance"):
+        if column in table and table[column].notna().any():
+            at = int(table[column].fillna(-float("inf")).to_numpy().argmax())
+            layer, head, value = table["layer"].iloc[at], table["head"].iloc[at], table[column].iloc[at]
+            found.append(f"{column} L{int(layer)}H{int(head)} {float(value):.3f}")
+    probes = probes_of(run)
+    head = f"probes {probes.info.n_sequences} sequences; " if probes is not None else ""
+    return [f"atlas      {head}strongest {', '.join(found)}"] if found else []
 
 
 def _fidelity_lines(run: Run) -> list[str]:

@@ -29,6 +29,8 @@ class BuildOptions:
     offload_folder: str | None = None  # with device_map: where weights that fit nowhere go
     dtype: str = "auto"
     pre_rope: bool = False  # also keep queries and keys before rotary encoding
+    values: bool = False  # also keep every KV head's value vectors (and lay them out)
+    probes: tuple[str, ...] = ("induction",)  # diagnostic sequences captured beside a text corpus
     batch_tokens: int = 8192  # padded tokens per forward batch
     max_batch: int = 64
     attention_budget: int = 1 << 20  # max B * S * S attention entries per head in one batch
@@ -37,13 +39,21 @@ class BuildOptions:
     dims: tuple[int, ...] = DIMS
     workers: int | None = None
     cluster: str | None = None
+    importance: bool = False  # head importance by mean ablation (needs the model's LM head)
+    importance_tokens: int = 512  # corpus tokens the importance loss is measured on
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Refuse numbers that cannot work, with the option to change (not a traceback later)."""
         from attentionviz.errors import AttentionVizError
 
-        least = {"max_tokens": 1, "max_sequences": 1, "max_length": MIN_WINDOW, "workers": 1}
+        least = {
+            "max_tokens": 1,
+            "max_sequences": 1,
+            "max_length": MIN_WINDOW,
+            "workers": 1,
+            "importance_tokens": 16,
+        }
         for name, low in least.items():
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
@@ -70,7 +80,10 @@ class BuildOptions:
             "dtype",
             "pre_rope",
         )
-        return {key: getattr(self, key) for key in keys}
+        settings = {key: getattr(self, key) for key in keys}
+        if self.values:  # only when set, so runs built before the option keep their identity
+            settings["values"] = True
+        return settings
 
     @classmethod
     def field_names(cls) -> list[str]:

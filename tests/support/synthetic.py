@@ -69,6 +69,8 @@ def write_synthetic_run(
     untranslated: Sequence[tuple[int, int]] = (),
     seed: int = 0,
     schema: int = names.SCHEMA_VERSION,
+    probes: bool = False,
+    values: bool = False,
 ) -> Path:
     """Write a synthetic run folder at `out`; returns its path.
 
@@ -78,6 +80,8 @@ def write_synthetic_run(
     Each layout records the automatic rule's normalisation: keys translated, except for the
     (layer, head) pairs in `untranslated`.
     `schema=1` writes a run as attentionviz wrote them when attention was stored.
+    `probes` adds a probes run (`RUN/probes/`, four sequences sourced `probe:induction:i`);
+    `values` adds value vectors and a PCA value layout per KV head (as `--values` does).
     """
     out = Path(out)
     rng = np.random.default_rng(seed)
@@ -105,7 +109,12 @@ def write_synthetic_run(
             if schema == 1
             else ("aggregate", _aggregate(q, k[kv_map], lengths, layer_info, positions_kept))
         )
-        for kind, array in (("q", q), ("k", k), ("v_norm", v_norm), last):
+        kinds = [("q", q), ("k", k), ("v_norm", v_norm), last]
+        if values:
+            v = rng.normal(size=(kv_heads, tokens, head_dim)).astype(np.float32)  # [n_kv, N, d]
+            kinds.append(("v", v))
+            _write_value_layouts(out, layer, v)
+        for kind, array in kinds:
             name = names.array_name(layer, kind)
             path = names.array_path(out, name)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,8 +174,44 @@ def write_synthetic_run(
             aggregate_positions=0 if schema == 1 else positions_kept,
         ),
     )
+    if probes:
+        _write_probes(out, layers=layers, heads=heads, head_dim=head_dim, kv_heads=kv_heads, seed=seed)
     log.info("wrote synthetic run %s: %d layers x %d heads, %d tokens", out, layers, heads, tokens)
     return out
+
+
+def _write_probes(out: Path, *, layers: int, heads: int, head_dim: int, kv_heads: int, seed: int) -> None:
+    """A nested synthetic run of four 21-token sequences marked as induction probes."""
+    import pandas as pd
+
+    from attentionviz.capture.probes import PROBES_DIR
+
+    folder = out / PROBES_DIR
+    write_synthetic_run(
+        folder,
+        layers=layers,
+        heads=heads,
+        tokens=84,
+        head_dim=head_dim,
+        kv_heads=kv_heads,
+        seq_len=(21, 21),
+        layouts=(),
+        metrics=False,
+        seed=seed + 1,
+    )
+    table = pd.read_parquet(folder / names.SEQUENCES)
+    table["source"] = [f"probe:induction:{i}" for i in range(len(table))]
+    table.to_parquet(folder / names.SEQUENCES, index=False)
+
+
+def _write_value_layouts(out: Path, layer: int, v: np.ndarray) -> None:
+    from attentionviz.analysis.values import value_layout_path
+    from attentionviz.embed.reducers.pca import pca
+
+    for kv_head, vectors in enumerate(v):
+        path = value_layout_path(out, layer, kv_head, Layout("pca", 2))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_npy(path, pca(vectors, 2))
 
 
 def add_synthetic_layout(run_dir: str | Path, method: str, dim: int, *, seed: int = 1) -> None:

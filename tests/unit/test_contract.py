@@ -24,13 +24,29 @@ from attentionviz.readmodel.frames import decode
 from attentionviz.readmodel.routes import FrameOf, Json, Png
 from tests.support.synthetic import make_synthetic_run
 
-PARAMS = {"run": "alpha", "other": "alpha", "layer": 1, "head": 0, "seq": 2, "layout": "pca.2d"}
+PARAMS = {
+    "run": "alpha",
+    "other": "alpha",
+    "layer": 1,
+    "head": 0,
+    "seq": 2,
+    "layout": "pca.2d",
+    "map": "umap",
+}
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("contract-runs")
-    make_synthetic_run(folder / "alpha", layers=2, heads=2, tokens=80, layouts=(("pca", 2), ("tsne", 2)))
+    make_synthetic_run(
+        folder / "alpha",
+        layers=2,
+        heads=2,
+        tokens=80,
+        layouts=(("pca", 2), ("tsne", 2)),
+        probes=True,
+        values=True,
+    )
     return folder
 
 

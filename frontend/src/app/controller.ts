@@ -2,15 +2,16 @@
 // loads, camera moves and layers, and announces each finished picture (the render event).
 
 import type { PickingInfo } from "@deck.gl/core";
+import { tick } from "svelte";
 import { RunData } from "../data/run-data";
 import { searchTokens } from "../data/search";
 import { layoutKey } from "../data/layout";
 import type { DataSource } from "../data/types";
 import { Canvas, type Camera2D, type Camera3D, type CameraChange } from "../render/canvas";
 import { legend } from "../render/colors";
-import { CELL, cellAt, cellOrigin, chooseGrid, gridSize, nearestCell, setGrid, zoomToFit, type Cell } from "../render/geometry";
+import { CELL, cellAt, cellOrigin, cellShown, chooseGrid, gridSize, nearestCell, setGrid, zoomToFit, type Cell } from "../render/geometry";
 import { Overlay } from "../render/overlay";
-import type { DrawSettings } from "../views/common";
+import { tokenOf, type DrawSettings } from "../views/common";
 import { DEFAULT_POINT_BUDGET } from "../views/lod";
 import { MatrixView, SOFTWARE_POINT_BUDGET, softwareRenderer } from "../views/matrix";
 import { SingleView } from "../views/single";
@@ -24,6 +25,10 @@ import { loadSelection, selection } from "./selection.svelte";
 import { app } from "./state.svelte";
 import { cellTooltip, pointTooltip } from "./tooltips";
 import { chooseLayout, settingsForRun } from "./choices";
+import { arrangeMatrix } from "../atlas/matrix";
+import { metricLines } from "../atlas/metrics";
+import { isProbe, loadProbeSelection } from "../atlas/probe";
+import { atlas, loadHeadMap } from "../atlas/state.svelte";
 import { formatUrlState, type UrlState } from "./url";
 
 const TRANSITION_MS = 650;
@@ -191,9 +196,11 @@ export class Controller {
     if (compareChanged) await this.syncCompare();
     // scrubbing: the new head's points move from where the last one's are; the camera stays
     const scrubbing = app.scrub !== "" && !compareChanged && app.view === "single" && before.view === "single";
+    const atlasChanged = (["metric", "sort", "top", "mapMethod", "mapColor"] as const).some((k) => app[k] !== before[k]);
+    const mapping = app.view === "headmap" || before.view === "headmap";
     this.syncUrl(push || viewChanged);
-    if (viewChanged || layoutChanged || compareChanged) {
-      await this.show({ animate: viewChanged && !scrubbing, keepCamera: keepCamera || scrubbing });
+    if (viewChanged || layoutChanged || compareChanged || (atlasChanged && app.view !== "single")) {
+      await this.show({ animate: viewChanged && !scrubbing && !mapping, keepCamera: keepCamera || scrubbing });
     } else if (change.color !== undefined || change.sizeByNorm !== undefined) {
       await this.show({ animate: false });
     } else if (app.view === "matrix" && (change.search !== undefined || change.match !== undefined)) {
@@ -209,7 +216,8 @@ export class Controller {
 
   urlState(): UrlState {
     const { run, view, layer, head, method, dim, color, search, match, theme, labels, sizeByNorm, compare, scrub, patches } = app;
-    return { run, view, layer, head, method, dim, color, search, match, theme, labels, sizeByNorm, compare, scrub, patches };
+    const { metric, sort, top, mapMethod, mapColor } = app;
+    return { run, view, layer, head, method, dim, color, search, match, theme, labels, sizeByNorm, compare, scrub, patches, metric, sort, top, mapMethod, mapColor };
   }
 
   openHead(layer: number, head: number): Promise<void> {
@@ -305,7 +313,8 @@ export class Controller {
     app.error = "";
     this.updateLegend();
     try {
-      if (app.view === "matrix") await this.showMatrix(animate, keepCamera, signal);
+      if (app.view === "headmap") await this.showHeadMap(signal);
+      else if (app.view === "matrix") await this.showMatrix(animate, keepCamera, signal);
       else await this.showSingle(animate, keepCamera, signal);
     } catch (error) {
       if (!signal.aborted) this.fail(error);
@@ -328,9 +337,11 @@ export class Controller {
       this.matrixPatches = data.details.image_grid ? new MatrixPatches(data, key, this.matrix.perCell, atlas) : null;
     }
     const matrix = this.matrix;
+    const metricTint = await arrangeMatrix(this.source, data, app); // the head atlas: cells by a metric
+    if (signal.aborted) return;
     const untranslated = new Set(data.details.untranslated);
     this.overlay?.setMatrix(data.layers, data.heads, (l, h) => !data.has(l, h, key), (l, h) => untranslated.has(l * data.heads + h));
-    this.overlay?.setTint(this.driftTint());
+    this.overlay?.setTint(this.driftTint() ?? metricTint);
     app.lod = matrix.lod ? { perCell: matrix.perCell, points: matrix.perCell * data.layers * data.heads, inView: 0 } : null;
     app.headInfo = null;
     if (canvas.is3d) canvas.setMode("2d", this.matrixCamera());
@@ -360,6 +371,7 @@ export class Controller {
       app.headInfo = await data.head(app.layer, app.head);
       throw new Error(`layer ${app.layer} head ${app.head} has no ${key} layout yet; pick another projection or refresh`);
     }
+    await arrangeMatrix(this.source, data, app); // the head's cell, where the Matrix View places it
     const reuse = this.single && this.single.key === key && this.single.layer === app.layer && this.single.head === app.head && this.single.data === data;
     const single = reuse ? this.single! : await this.headView(data, key);
     app.loading = { active: true, done: 0, total: 1, label: `loading layer ${app.layer} head ${app.head}` };
@@ -373,7 +385,9 @@ export class Controller {
     const from = app.scrub && !(single instanceof CompareView) ? await this.scrub.place(single, app.runs) : null;
     const sel = selection.current;
     if (sel && (sel.layer !== app.layer || sel.head !== app.head || sel.run !== data.id)) {
-      selection.current = await loadSelection(data, app.layer, app.head, sel.row);
+      selection.current = isProbe(sel)
+        ? await loadProbeSelection(data, app.layer, app.head, sel.sequence)
+        : await loadSelection(data, app.layer, app.head, sel.row);
       selection.version++;
     }
     await this.syncOtherSelection(single);
@@ -389,6 +403,18 @@ export class Controller {
       this.updateLabels();
       this.redraw();
     }
+  }
+
+  /** The head map: every head of every run served, one point each (atlas/HeadMap.svelte draws it). */
+  private async showHeadMap(signal: AbortSignal): Promise<void> {
+    app.loading = { active: true, done: 0, total: 1, label: "placing every head by its fingerprint" };
+    app.headInfo = null;
+    app.tooltip = null;
+    const map = await loadHeadMap(this.source, app.mapMethod);
+    if (signal.aborted) return;
+    atlas.map = map;
+    this.redraw();
+    await tick(); // the map is drawn by the DOM: let it update before the render event
   }
 
   /** The Single View of the head shown: alone, or beside run B's (laid over it when they share a corpus). */
@@ -461,7 +487,7 @@ export class Controller {
   }
 
   private updateLegend(): void {
-    const norms = app.view === "single" ? (this.single?.norms ?? null) : null;
+    const norms = app.view === "single" ? (this.single?.rowValues(app.color) ?? null) : null;
     app.legend = legend(app.color, this.data, norms);
   }
 
@@ -512,13 +538,19 @@ export class Controller {
 
   redraw(): void {
     if (!this.canvas) return;
+    if (app.view === "headmap") {
+      this.canvas.setLayers([]);
+      this.overlay?.showMatrix(false);
+      this.overlay?.setLabels([]);
+      return;
+    }
     const settings = this.settings;
     const single = app.view === "single" && this.single?.layout ? this.single : null;
     if (single) {
       if (single instanceof CompareView) single.search(app.search, app.match);
       const sel = selection.current;
       const extra =
-        sel && single.positions && single.layout && sel.layer === single.layer && sel.head === single.head
+        sel && !isProbe(sel) && single.positions && single.layout && sel.layer === single.layer && sel.head === single.head
           ? selectionLayers(this.data!, sel, selection.edits, {
               theme: settings.theme,
               dim: single.dim,
@@ -640,7 +672,7 @@ export class Controller {
 
   private onHover(info: PickingInfo): void {
     this.pointer = [info.x, info.y];
-    if (!this.data) return;
+    if (!this.data || app.view === "headmap") return;
     if (app.view === "matrix") {
       const world = info.coordinate;
       const cell = world ? cellAt(world[0], world[1], this.data.layers, this.data.heads) : null;
@@ -648,7 +680,8 @@ export class Controller {
         this.hovered = cell;
         this.scheduleRedraw();
       }
-      app.tooltip = cell ? cellTooltip(this.data, cell, layoutKey(app.method, 2), info.x, info.y, this.driftLines(cell)) : null;
+      const lines = cell ? [...this.driftLines(cell), ...(atlas.metrics ? metricLines(atlas.metrics, cell.layer, cell.head, app.metric) : [])] : [];
+      app.tooltip = cell ? cellTooltip(this.data, cell, layoutKey(app.method, 2), info.x, info.y, lines) : null;
       return;
     }
     const single = this.single;
@@ -656,6 +689,7 @@ export class Controller {
     const index = single.pick(info.x, info.y, this.projector());
     if (index !== single.hovered) {
       single.hovered = index;
+      atlas.hoverToken = index === null ? null : tokenOf(this.data, single.rowOf(index)).token;
       this.scheduleRedraw();
     }
     app.tooltip = index === null ? null : pointTooltip(this.data, single, app.color, single.rowOf(index), info.x, info.y);
@@ -687,6 +721,31 @@ export class Controller {
     this.updateLabels();
     this.redraw();
     await this.finishRender(generation);
+  }
+
+  /** Show the open head's attention on the run's probe sequence `seq` in the Sentence View. */
+  async selectProbe(seq = 0): Promise<void> {
+    if (!this.data) return;
+    const generation = this.beginRender();
+    try {
+      selection.current = await loadProbeSelection(this.data, app.layer, app.head, seq);
+      selection.version++;
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    this.redraw();
+    await this.finishRender(generation);
+  }
+
+  /** Light up token `token`'s query and key in the Single View (from the value layout), or none. */
+  hoverToken(token: number | null): void {
+    const single = this.single;
+    if (!single?.layout || !this.data || app.view !== "single") return;
+    atlas.hoverToken = token;
+    const index = token === null ? -1 : this.data.rank[token];
+    single.hovered = index >= 0 && index < single.layout.rows ? index : null;
+    this.scheduleRedraw();
   }
 
   /** Page coordinates of layout row `row` in the Single View (run B's, with `other`), or null (tests click there). */
@@ -753,6 +812,7 @@ export class Controller {
     const out = [];
     for (let layer = 0; layer < this.data.layers; layer++) {
       for (let head = 0; head < this.data.heads; head++) {
+        if (!cellShown(layer, head)) continue;
         const [x, y] = cellOrigin(layer, head);
         const a = this.canvas.project([x, y]);
         const b = this.canvas.project([x + CELL, y + CELL]);

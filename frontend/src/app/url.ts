@@ -9,7 +9,7 @@ import { SCRUB_MODES, type ScrubMode } from "../views/scrub";
 
 export interface UrlState {
   run: string;
-  view: "matrix" | "single";
+  view: "matrix" | "single" | "headmap";
   layer: number;
   head: number;
   method: string;
@@ -26,6 +26,13 @@ export interface UrlState {
   scrub: ScrubMode;
   /** image runs, Single View: each patch over a disc of its point's colour, tinted by it, or plain */
   patches: PatchStyle;
+  /** the head atlas (src/atlas/): the metric that colours the Matrix View ("" none), sorts it, keeps its top K (0: all) */
+  metric: string;
+  sort: boolean;
+  top: number;
+  /** the head map's layout (umap, pca) and colouring (run, layer, or a metric) */
+  mapMethod: string;
+  mapColor: string;
 }
 
 export type PatchStyle = "outline" | "fill" | "plain";
@@ -47,6 +54,11 @@ export const DEFAULTS: UrlState = {
   compare: "",
   scrub: "",
   patches: "outline",
+  metric: "",
+  sort: false,
+  top: 0,
+  mapMethod: "umap",
+  mapColor: "run",
 };
 
 const KEYS: Record<keyof UrlState, string> = {
@@ -65,6 +77,11 @@ const KEYS: Record<keyof UrlState, string> = {
   compare: "compare",
   scrub: "scrub",
   patches: "patches",
+  metric: "metric",
+  sort: "sort",
+  top: "top",
+  mapMethod: "map",
+  mapColor: "mapcolor",
 };
 
 function int(value: string | null, fallback: number): number {
@@ -79,7 +96,7 @@ export function parseUrlState(search: string): UrlState {
   const match = get("match");
   return {
     run: get("run") ?? DEFAULTS.run,
-    view: get("view") === "single" ? "single" : "matrix",
+    view: get("view") === "single" ? "single" : get("view") === "headmap" ? "headmap" : "matrix",
     layer: int(get("layer"), 0),
     head: int(get("head"), 0),
     method: isMethod(get("method") ?? "") ? get("method")! : DEFAULTS.method,
@@ -93,6 +110,11 @@ export function parseUrlState(search: string): UrlState {
     compare: get("compare") ?? "",
     scrub: SCRUB_MODES.find((m) => m && m === get("scrub")) ?? "",
     patches: PATCH_STYLES.find((style) => style === get("patches")) ?? DEFAULTS.patches,
+    metric: /^[\w.]{1,40}$/.test(get("metric") ?? "") ? get("metric")! : "",
+    sort: get("sort") === "1",
+    top: int(get("top"), 0),
+    mapMethod: get("mapMethod") === "pca" ? "pca" : "umap",
+    mapColor: /^[\w.]{1,40}$/.test(get("mapColor") ?? "") ? get("mapColor")! : DEFAULTS.mapColor,
   };
 }
 
@@ -109,7 +131,7 @@ export function formatUrlState(state: UrlState): string {
     const value = state[key];
     if (key !== "run" && value === DEFAULTS[key]) continue;
     if (key === "view" && value === "matrix") continue;
-    if ((key === "layer" || key === "head") && state.view === "matrix") continue;
+    if ((key === "layer" || key === "head") && state.view !== "single") continue;
     p.set(KEYS[key], typeof value === "boolean" ? (value ? "1" : "0") : String(value));
   }
   return p.toString();

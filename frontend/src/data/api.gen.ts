@@ -45,6 +45,7 @@ export interface RunDetails extends RunSummary {
   layouts: Record<string, number[]>;
   coarse: Record<string, number[]>;
   untranslated: number[];
+  probes: number;
 }
 
 export interface TokensMeta {
@@ -68,6 +69,7 @@ export interface HeadDetails {
   layout_meta: Record<string, Record<string, unknown>>;
   metrics: Record<string, unknown>;
   fidelity: Record<string, unknown>;
+  value_layouts: string[];
 }
 
 /** One head's layout or norms rows, in token order or level-of-detail order. */
@@ -156,6 +158,36 @@ export interface Comparison {
   heads: HeadDrift[];
 }
 
+/** Every head's metrics: `values` [layers * heads, columns], row = layer * heads + head, NaN where missing. */
+export interface MetricsMeta {
+  layers: number;
+  heads: number;
+  columns: string[];
+}
+
+/** Every head of the runs shown, one point each: `run` indexes `runs`; `values` [n, columns]. */
+export interface HeadMapMeta {
+  method: string;
+  runs: string[];
+  columns: string[];
+  n: number;
+}
+
+/** A head near another on the fingerprint (`distance`: euclidean, standardised features). */
+export interface RelatedHead {
+  run: string;
+  layer: number;
+  head: number;
+  distance: number;
+}
+
+/** How many keys hold `mass` of each query's attention (token order). */
+export interface KeysNeededMeta {
+  name: string;
+  n_tokens: number;
+  mass: number;
+}
+
 /** The metadata and buffers (as decoded: quantised floats come back as float32) of every frame route. */
 export interface Frames {
   tokens: { meta: TokensMeta; buffers: { "token": Uint32Array; "token.values": string[]; "sequence": Int32Array; "position": Int32Array; "seq_len": Int32Array; "char_start": Int32Array; "char_end": Int32Array; "patch_row": Int16Array; "patch_col": Int16Array; "special": Uint8Array } };
@@ -168,6 +200,13 @@ export interface Frames {
   sequenceAttention: { meta: AttentionMeta; buffers: { "attention": Float32Array; "value_norms": Float32Array } };
   aggregate: { meta: AggregateMeta; buffers: { "attention": Float32Array; "count": Int32Array } };
   valueNorms: { meta: SequenceMeta; buffers: { "value_norms": Float32Array } };
+  runMetrics: { meta: MetricsMeta; buffers: { "values": Float32Array } };
+  headMap: { meta: HeadMapMeta; buffers: { "run": Int32Array; "layer": Int32Array; "head": Int32Array; "coords": Float32Array; "values": Float32Array } };
+  keysNeeded: { meta: KeysNeededMeta; buffers: { "keys": Uint16Array } };
+  valueLayout: { meta: HeadRowsMeta; buffers: { "coords": Float32Array; "norms": Float32Array } };
+  probeTokens: { meta: TokensMeta; buffers: { "token": Uint32Array; "token.values": string[]; "sequence": Int32Array; "position": Int32Array; "seq_len": Int32Array; "char_start": Int32Array; "char_end": Int32Array; "patch_row": Int16Array; "patch_col": Int16Array; "special": Uint8Array } };
+  probeSequences: { meta: SequencesMeta; buffers: { "text": string[]; "n_tokens": Int32Array; "token_start": Uint32Array; "document": Int32Array } };
+  probeAttention: { meta: AttentionMeta; buffers: { "attention": Float32Array; "value_norms": Float32Array } };
 }
 
 type QueryValue = string | number | number[] | null | undefined;
@@ -223,4 +262,20 @@ export const routes = {
   image: (p: { run: string; seq: number }): string => `runs/${enc(p.run)}/images/${p.seq}.png`,
   /** An image run's patch atlas: every token's patch as a 16 x 16 tile, C = width / 16 columns */
   patches: (p: { run: string }): string => `runs/${enc(p.run)}/patches.png`,
+  /** Every head's metrics in one table (entropy, previous, induction, importance, ...) */
+  runMetrics: (p: { run: string }): string => `runs/${enc(p.run)}/metrics`,
+  /** Every head of every run shown, one point each, placed by its fingerprint (umap or pca) */
+  headMap: (p: { map: string }): string => `headmap/${enc(p.map)}`,
+  /** The five heads nearest this one on the fingerprint, in every run shown */
+  relatedHeads: (p: { run: string; layer: number; head: number }): string => `runs/${enc(p.run)}/layers.${p.layer}.heads.${p.head}/related`,
+  /** [N] uint16, token order: how many keys hold 90% of each token's query's attention */
+  keysNeeded: (p: { run: string; layer: number; head: number }): string => `runs/${enc(p.run)}/layers.${p.layer}.heads.${p.head}/keys-needed`,
+  /** The head's KV group's value vectors laid out, [N, 2] token order, with their norms */
+  valueLayout: (p: { run: string; layer: number; head: number; layout: string }): string => `runs/${enc(p.run)}/layers.${p.layer}.heads.${p.head}/values/${enc(p.layout)}`,
+  /** The probe sequences' token table (as /tokens) */
+  probeTokens: (p: { run: string }): string => `runs/${enc(p.run)}/probes/tokens`,
+  /** The probe sequences (as /sequences) */
+  probeSequences: (p: { run: string }): string => `runs/${enc(p.run)}/probes/sequences`,
+  /** [len, len] float32: the head's attention on one probe sequence (rows: queries; every row) */
+  probeAttention: (p: { run: string; layer: number; head: number; seq: number }): string => `runs/${enc(p.run)}/layers.${p.layer}.heads.${p.head}/probes/${p.seq}`,
 };

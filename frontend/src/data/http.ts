@@ -9,11 +9,16 @@ import type {
   DataSource,
   FetchOptions,
   HeadLayout,
+  HeadMapData,
   LayerFetch,
   LayerRows,
+  MetricsTable,
+  ProbeView,
+  RelatedHead,
   SequenceTable,
   SquareMatrix,
   TokenTable,
+  ValueLayout,
 } from "./types";
 
 export class HttpError extends Error {
@@ -144,6 +149,50 @@ export class HttpDataSource implements DataSource {
 
   patchAtlasUrl(run: string): string {
     return `${this.base}/${routes.patches({ run })}`;
+  }
+
+  async metrics(run: string): Promise<MetricsTable> {
+    const f = await this.frame<"runMetrics">(routes.runMetrics({ run }));
+    return { layers: f.meta.layers, heads: f.meta.heads, columns: f.meta.columns, values: f.get("values") };
+  }
+
+  async headMap(method: string): Promise<HeadMapData> {
+    const f = await this.frame<"headMap">(routes.headMap({ map: method }));
+    const { meta } = f;
+    return { ...meta, run: f.get("run"), layer: f.get("layer"), head: f.get("head"), coords: f.get("coords"), values: f.get("values") };
+  }
+
+  related(run: string, layer: number, head: number): Promise<RelatedHead[]> {
+    return this.json(routes.relatedHeads({ run, layer, head }));
+  }
+
+  async keysNeeded(run: string, layer: number, head: number): Promise<Uint16Array> {
+    return (await this.frame<"keysNeeded">(routes.keysNeeded({ run, layer, head }))).get("keys");
+  }
+
+  async valueLayout(run: string, layer: number, head: number, key: string): Promise<ValueLayout> {
+    const f = await this.frame<"valueLayout">(routes.valueLayout({ run, layer, head, layout: key }));
+    return { key, n: f.meta.rows, coords: f.get("coords"), bounds: f.bounds("coords"), norms: f.get("norms") };
+  }
+
+  async probe(run: string, layer: number, head: number, seq: number): Promise<ProbeView> {
+    const [tokens, sequences, attention] = await Promise.all([
+      this.frame<"probeTokens">(routes.probeTokens({ run })),
+      this.frame<"probeSequences">(routes.probeSequences({ run })),
+      this.frame<"probeAttention">(routes.probeAttention({ run, layer, head, seq })),
+    ]);
+    const start = sequences.get("token_start")[seq];
+    const n = sequences.get("n_tokens")[seq];
+    const values = tokens.get("token.values");
+    const codes = tokens.get("token").subarray(start, start + n);
+    return {
+      sequence: seq,
+      text: sequences.get("text")[seq],
+      tokens: Array.from(codes, (c) => values[c]),
+      special: Array.from(tokens.get("special").subarray(start, start + n)),
+      attention: attention.get("attention"),
+      valueNorms: attention.optional("value_norms"),
+    };
   }
 
   private async fetch(path: string, signal?: AbortSignal): Promise<Response> {

@@ -1,9 +1,9 @@
 // What the app holds of a run in the browser. The records (RunSummary, RunDetails, HeadDetails) and
 // the frames' metadata are generated from the read model (api.gen.ts); these are the decoded forms.
 
-import type { Alignments, Comparison, HeadDetails, RunDetails, RunSummary, Transform } from "./api.gen";
+import type { Alignments, Comparison, HeadDetails, RelatedHead, RunDetails, RunSummary, Transform } from "./api.gen";
 
-export type { Alignments, Comparison, HeadDetails, RunDetails, RunSummary, Transform };
+export type { Alignments, Comparison, HeadDetails, RelatedHead, RunDetails, RunSummary, Transform };
 
 /** The token table, columnar. Row t is global token t; layout rows t (query) and N + t (key). */
 export interface TokenTable {
@@ -112,6 +112,57 @@ export interface DataSource {
   imageUrl(run: string, sequence: number): string;
   /** an image run's patch atlas: token t's 16 x 16 tile at column t % C, row t // C (C = width / 16) */
   patchAtlasUrl(run: string): string;
+  /** the head atlas (src/atlas/): every head's metrics, the head map, related heads, ... */
+  metrics(run: string): Promise<MetricsTable>;
+  headMap(method: string): Promise<HeadMapData>;
+  related(run: string, layer: number, head: number): Promise<RelatedHead[]>;
+  /** [N] keys holding 90% of each token's query's attention, token order */
+  keysNeeded(run: string, layer: number, head: number): Promise<Uint16Array>;
+  valueLayout(run: string, layer: number, head: number, key: string): Promise<ValueLayout>;
+  /** the head's attention on probe sequence `seq`, with the probe's tokens */
+  probe(run: string, layer: number, head: number, seq: number): Promise<ProbeView>;
+}
+
+/** Every head's metrics: `values` row-major [layers * heads, columns], NaN where missing. */
+export interface MetricsTable {
+  layers: number;
+  heads: number;
+  columns: string[];
+  values: Float32Array;
+}
+
+/** The head map: one point per head of every run shown. */
+export interface HeadMapData {
+  method: string;
+  runs: string[];
+  columns: string[];
+  n: number;
+  run: Int32Array;
+  layer: Int32Array;
+  head: Int32Array;
+  /** [n, 2] */
+  coords: Float32Array;
+  /** [n, columns] */
+  values: Float32Array;
+}
+
+/** A KV group's value vectors laid out: [n, 2] token order, and each token's value norm. */
+export interface ValueLayout {
+  key: string;
+  n: number;
+  coords: Float32Array;
+  bounds: [number, number][];
+  norms: Float32Array;
+}
+
+/** One probe sequence: its tokens, which are special, and the head's attention on it [n, n]. */
+export interface ProbeView {
+  sequence: number;
+  text: string;
+  tokens: string[];
+  special: number[];
+  attention: Float32Array;
+  valueNorms: Float32Array | null;
 }
 
 /** Rows rowStart..rowStart+nRows of a sequence's [n, n] attention: row-major [nRows, n]. */

@@ -46,6 +46,7 @@ const SYNCED: [trait: string, field: keyof UrlState][] = [
   ["dim", "dim"],
   ["color", "color"],
   ["theme", "theme"],
+  ["metric", "metric"],
 ];
 
 /** HTTP-shaped requests over the comm; an image run's pictures fetched up front, shown from blob: URLs. */
@@ -139,7 +140,7 @@ export function commTransport(model: WidgetModel): { transport: Transport; close
 }
 
 export function selectedTokens(current: Selection | null): SelectedToken[] {
-  if (!current) return [];
+  if (!current || current.row < 0) return []; // a probe sequence: no token of the corpus
   const isKey = current.row >= current.total;
   const token = isKey ? current.row - current.total : current.row;
   const position = token - current.tokenStart;
@@ -156,7 +157,7 @@ export function selectedTokens(current: Selection | null): SelectedToken[] {
 }
 
 /** Fields an empty string turns off (compare mode, the scrubber); for the others "" means unset. */
-const EMPTY_OK = new Set<keyof UrlState>(["compare", "scrub"]);
+const EMPTY_OK = new Set<keyof UrlState>(["compare", "scrub", "metric"]);
 
 function traitState(model: WidgetModel): Partial<UrlState> {
   const state: Record<string, unknown> = {};

@@ -9,6 +9,7 @@ export type ColorMode =
   | "pos_mod_5"
   | "punctuation"
   | "norm"
+  | "keys_needed"
   | "token_length"
   | "seq_length"
   | "frequency"
@@ -60,6 +61,14 @@ export const COLOR_MODES: ColorModeInfo[] = [
     perHead: true,
     kinds: BOTH,
   },
+  {
+    id: "keys_needed",
+    label: "keys for 90%",
+    description:
+      "How many keys hold 90% of this query's attention (1: it looks at one token; many: it spreads out). Keys are grey. Single View.",
+    perHead: true,
+    kinds: BOTH,
+  },
   { id: "token_length", label: "token length", description: "Characters in the token's text.", perHead: false, kinds: TEXT },
   { id: "seq_length", label: "sequence length", description: "Tokens in the token's sequence.", perHead: false, kinds: TEXT },
   {
@@ -95,6 +104,7 @@ const MOD5: [string, string][] = [
 const YLGN = ["#ffffe5", "#f7fcb9", "#d9f0a3", "#addd8e", "#78c679", "#41ab5d", "#238443", "#006837", "#004529"];
 const PURD = ["#f7f4f9", "#e7e1ef", "#d4b9da", "#c994c7", "#df65b0", "#e7298a", "#ce1256", "#980043", "#67001f"];
 
+const NEUTRAL: Rgba = [200, 200, 204, 255];
 export const ALPHA = 190;
 export const FADED = 22;
 export const HIT = 245;
@@ -190,7 +200,9 @@ function scale(mode: ColorMode, data: RunData, norms: Float32Array | null): Scal
       const [low, high] = extent(f);
       return { low: Math.exp(low), high: Math.exp(high), value: (t) => (high > low ? (f(t) - low) / (high - low) : 0) };
     }
-    case "norm": {
+    case "norm":
+    case "keys_needed": {
+      // per level-of-detail row: the q/k norms, or each query's keys for 90% (NaN for key rows)
       if (!norms) return null;
       let low = Infinity;
       let high = -Infinity;
@@ -250,7 +262,7 @@ export function colorRows(
           break;
         }
         const raw = s.value(t, i);
-        c = ramp(isKey, normalise ? (raw - s.low) / span : raw);
+        c = Number.isNaN(raw) ? NEUTRAL : ramp(isKey, normalise ? (raw - s.low) / span : raw);
       }
     }
     out[i * 4] = c[0];

@@ -2,9 +2,12 @@
 // cell of side CELL (y grows downwards: layer 0 on top). A grid deeper than it is wide (SmolLM2's
 // 30 layers x 9 heads) is folded into side-by-side blocks of consecutive layers, so that it fills a
 // window instead of a thin column: block b holds layers b * rows .. (b + 1) * rows - 1. The fold is
-// chosen once per run (`setGrid`) and every placement below follows it. A layout is centred in its
-// cell and scaled by its longest side, so its aspect ratio holds.
+// chosen once per run (`setGrid`) and every placement below follows it. The head atlas can arrange
+// the cells by a metric (`setArrangement`, atlas/arrangement.ts): each layer's heads sorted (a
+// head's column is its rank in its layer), or only the top-K heads in a compact grid of their own.
+// A layout is centred in its cell and scaled by its longest side, so its aspect ratio holds.
 
+import type { Arrangement } from "../atlas/arrangement";
 import type { HeadLayout } from "../data/types";
 
 export const CELL = 100;
@@ -39,6 +42,27 @@ export function currentGrid(): Grid {
   return grid;
 }
 
+/** The Matrix View's arrangement by a metric; null: every head in its own column. */
+let arrangement: Arrangement | null = null;
+
+export function setArrangement(value: Arrangement | null): void {
+  arrangement = value;
+}
+
+export function currentArrangement(): Arrangement | null {
+  return arrangement;
+}
+
+/** A top-K arrangement: its own compact grid, not the model's. */
+function compact(): Arrangement | null {
+  return arrangement?.kind === "top" ? arrangement : null;
+}
+
+/** Whether the arrangement shows head (layer, head) (a top-K grid shows only K heads). */
+export function cellShown(layer: number, head: number): boolean {
+  return !compact() || compact()!.slot(layer, head) !== null;
+}
+
 /** One block of `layers` rows (no fold). */
 export function unfolded(layers: number, heads: number): Grid {
   return { layers, heads, blocks: 1, rows: Math.max(1, layers) };
@@ -57,6 +81,8 @@ function blockPitch(g: Grid): number {
 
 /** The grid's world size [width, height] (no trailing gaps). */
 export function gridSize(g: Grid = grid): [number, number] {
+  const top = compact();
+  if (top && g === grid) return [top.cols * PITCH - GAP, top.rows * PITCH - GAP];
   return [g.blocks * blockPitch(g) - BLOCK_GAP - GAP, g.rows * PITCH - GAP];
 }
 
@@ -77,9 +103,17 @@ export function chooseGrid(layers: number, heads: number, width: number, height:
   return best;
 }
 
-export function cellOrigin(layer: number, head: number): [number, number] {
+/** World origin of layer `layer`'s row of cells. */
+function rowOrigin(layer: number): [number, number] {
   const block = Math.floor(layer / grid.rows);
-  return [block * blockPitch(grid) + head * PITCH, (layer - block * grid.rows) * PITCH];
+  return [block * blockPitch(grid), (layer - block * grid.rows) * PITCH];
+}
+
+export function cellOrigin(layer: number, head: number): [number, number] {
+  const slot = arrangement?.slot(layer, head);
+  if (slot && compact()) return [slot.col * PITCH, slot.row * PITCH];
+  const [x, y] = rowOrigin(layer);
+  return [x + (slot ? slot.col : head) * PITCH, y];
 }
 
 export function cellCentre(layer: number, head: number): [number, number] {
@@ -89,6 +123,14 @@ export function cellCentre(layer: number, head: number): [number, number] {
 
 /** The cell under a world position, or null in a gap or outside the grid. */
 export function cellAt(x: number, y: number, layers: number, heads: number): Cell | null {
+  const top = compact();
+  if (top) {
+    const col = Math.floor(x / PITCH);
+    const row = Math.floor(y / PITCH);
+    if (col < 0 || row < 0 || col >= top.cols || row >= top.rows) return null;
+    if (x - col * PITCH > CELL || y - row * PITCH > CELL) return null;
+    return top.at(row, col);
+  }
   const block = Math.floor(x / blockPitch(grid));
   const within = x - block * blockPitch(grid);
   const head = Math.floor(within / PITCH);
@@ -96,24 +138,30 @@ export function cellAt(x: number, y: number, layers: number, heads: number): Cel
   const layer = block * grid.rows + row;
   if (block < 0 || head < 0 || row < 0 || head >= heads || row >= grid.rows || layer >= layers) return null;
   if (within - head * PITCH > CELL || y - row * PITCH > CELL) return null;
-  return { layer, head };
+  return arrangement ? arrangement.at(layer, head) : { layer, head }; // sorted: column -> head
 }
 
 /** The cell nearest a world position (always one of the grid). */
 export function nearestCell(x: number, y: number, layers: number, heads: number): Cell {
   const clamp = (v: number, n: number) => Math.max(0, Math.min(n - 1, v));
+  const top = compact();
+  if (top) {
+    const row = clamp(Math.floor((y + GAP / 2) / PITCH), top.rows);
+    const col = clamp(Math.floor((x + GAP / 2) / PITCH), top.cols);
+    return top.at(row, col) ?? top.at(row, 0) ?? top.at(0, 0) ?? { layer: 0, head: 0 };
+  }
   const block = clamp(Math.floor((x + BLOCK_GAP / 2) / blockPitch(grid)), grid.blocks);
   const within = x - block * blockPitch(grid);
   const row = clamp(Math.floor((y + GAP / 2) / PITCH), grid.rows);
-  return {
-    layer: clamp(block * grid.rows + row, layers),
-    head: clamp(Math.floor((within + GAP / 2) / PITCH), heads),
-  };
+  const layer = clamp(block * grid.rows + row, layers);
+  const column = clamp(Math.floor((within + GAP / 2) / PITCH), heads);
+  return arrangement?.at(layer, column) ?? { layer, head: column };
 }
 
 /** Whether any of layer `layer`'s cells meets the world rectangle [x0, y0, x1, y1]. */
 export function layerInView(layer: number, view: [number, number, number, number]): boolean {
-  const [x, y] = cellOrigin(layer, 0);
+  if (compact()) return true; // a top-K grid mixes layers in its rows
+  const [x, y] = rowOrigin(layer);
   const right = x + grid.heads * PITCH - GAP;
   return y + CELL >= view[1] && y <= view[3] && right >= view[0] && x <= view[2];
 }

@@ -2,7 +2,7 @@
 // labels, the row and column headers, the hovered cell, and the Single View's token labels (over
 // it). The DOM costs no shader compilation, which is what dominates a software-rendered first frame.
 
-import { CELL, PITCH, cellOrigin, currentGrid, type Cell } from "./geometry";
+import { CELL, PITCH, cellOrigin, cellShown, currentArrangement, currentGrid, type Cell } from "./geometry";
 import "./overlay.css";
 
 export interface LabelBox {
@@ -31,6 +31,7 @@ export class Overlay {
   private rowHeaders: HTMLDivElement[] = [];
   /** per block of the grid, its head headers */
   private colHeaders: HTMLDivElement[][] = [];
+  private cellLabels: HTMLDivElement[] = [];
   private size = { layers: 0, heads: 0, blocks: 0 };
 
   constructor(under: HTMLElement, over: HTMLElement) {
@@ -59,6 +60,7 @@ export class Overlay {
       this.cells.replaceChildren();
       this.grid.replaceChildren(this.hover);
       this.headers.replaceChildren();
+      this.cellLabels = [];
       for (let l = 0; l < layers; l++) {
         for (let h = 0; h < heads; h++) {
           const [x, y] = cellOrigin(l, h);
@@ -68,6 +70,7 @@ export class Overlay {
           const label = div(this.grid, "avz-cell-label");
           label.textContent = `L${l} H${h}`;
           place(label, x, y, CELL, 0);
+          this.cellLabels.push(label);
         }
       }
       this.rowHeaders = Array.from({ length: layers }, (_, l) => header(this.headers, `L${l}`, "avz-row"));
@@ -76,16 +79,26 @@ export class Overlay {
       );
     }
     for (const mark of [...this.grid.querySelectorAll(".avz-raw")]) mark.remove();
-    for (const cell of this.cells.children as HTMLCollectionOf<HTMLDivElement>) {
+    const cells = this.cells.children as HTMLCollectionOf<HTMLDivElement>;
+    for (let i = 0; i < cells.length; i++) {
+      const cell = cells[i];
       const [l, h] = (cell.dataset.cell ?? "0.0").split(".").map(Number);
+      // cells follow the head atlas's arrangement by a metric (sorted, or only the top K shown)
+      const [x, y] = cellOrigin(l, h);
+      cell.hidden = this.cellLabels[i].hidden = !cellShown(l, h);
+      place(cell, x, y, CELL, CELL);
+      place(this.cellLabels[i], x, y, CELL, 0);
       cell.classList.toggle("missing", missing(l, h));
-      if (marked(l, h)) {
+      if (marked(l, h) && cellShown(l, h)) {
         const [x, y] = cellOrigin(l, h);
         const mark = div(this.grid, "avz-raw");
         mark.dataset.cell = `${l}.${h}`;
         place(mark, x + CELL, y, 0, 0);
       }
     }
+    const arranged = currentArrangement();
+    for (const el of this.rowHeaders) el.hidden = arranged?.kind === "top";
+    for (const el of this.colHeaders.flat()) el.hidden = arranged !== null; // columns are no longer heads
   }
 
   /**

@@ -8,7 +8,7 @@ import type { Layer } from "@deck.gl/core";
 import type { RunData } from "../data/run-data";
 import type { HeadLayout, LayerRows } from "../data/types";
 import { colorRows } from "../render/colors";
-import { CELL, cellOrigin, layerInView, placeInCell } from "../render/geometry";
+import { CELL, cellOrigin, cellShown, layerInView, placeInCell } from "../render/geometry";
 import { PointsLayer } from "../render/points-layer";
 import { THEMES, type DrawSettings } from "./common";
 import { cellShare, DEFAULT_POINT_BUDGET, previewShare, zoomShare } from "./lod";
@@ -358,7 +358,7 @@ export class MatrixView {
     let total = 0;
     for (let h = 0; h < this.data.heads; h++) {
       const head = this.heads.get(layer * this.data.heads + h);
-      if (!head || !head.loaded) continue;
+      if (!head || !head.loaded || !cellShown(layer, h)) continue;
       const share = settings.color === "norm" ? this.perCell : (this.zoomed.get(layer * this.data.heads + h) ?? this.perCell);
       const count = Math.min(head.loaded, share);
       drawn.push([h, head, count]);
@@ -411,9 +411,9 @@ export class MatrixView {
     let offset = 0;
     for (const [index, hit] of found) {
       const head = this.heads.get(index);
-      if (!head) continue;
-      const count = hit.isKey.length;
       const layer = Math.floor(index / this.data.heads);
+      if (!head || !cellShown(layer, index % this.data.heads)) continue;
+      const count = hit.isKey.length;
       const layout = { key: this.key, dim: 2, rows: count, coords: hit.coords, bounds: head.bounds };
       placeInCell(layout, layer, index % this.data.heads, positions, offset * 2);
       for (let i = 0; i < count; i++) colors.set(hit.isKey[i] ? theme.keyHit : theme.queryHit, (offset + i) * 4);

@@ -18,6 +18,8 @@ const MAX_LABELS = 350;
 export class SingleView {
   layout: HeadLayout | null = null;
   norms: Float32Array | null = null;
+  /** per level-of-detail row: keys holding 90% of the query's attention (NaN for key rows) */
+  keys: Float32Array | null = null;
   details: HeadDetails | null = null;
   positions: Float32Array | null = null;
   private labelled: LabelCandidate[] = [];
@@ -49,11 +51,24 @@ export class SingleView {
       needNorms ? (this.norms ?? this.data.norms(this.layer, this.head)) : Promise.resolve(this.norms),
       this.details ?? this.data.head(this.layer, this.head),
     ]);
+    if (settings.color === "keys_needed" && !this.keys) this.keys = await this.keysPerRow();
     if (signal.aborted) return;
     this.layout = layout;
     this.norms = norms;
     this.details = details;
     this.positions = this.dim === 3 ? placeInCube(layout) : placeInCell(layout, this.layer, this.head);
+  }
+
+  private async keysPerRow(): Promise<Float32Array> {
+    const perToken = await this.data.source.keysNeeded(this.data.id, this.layer, this.head);
+    const order = this.data.order;
+    const n = this.data.n;
+    return Float32Array.from(order, (row) => (row < n ? perToken[row] : Number.NaN));
+  }
+
+  /** The per-row values colour mode `color` reads: q/k norms, or each query's keys for 90%. */
+  rowValues(color: string): Float32Array | null {
+    return color === "keys_needed" ? this.keys : this.norms;
   }
 
   /** Token row (0..2N-1) of drawn point `index`. */
@@ -116,10 +131,11 @@ export class SingleView {
   layers(settings: DrawSettings): Layer[] {
     if (!this.layout || !this.positions) return [];
     const rows = this.layout.rows;
-    const colorKey = `${settings.color}|${settings.hits ? "h" : ""}|${this.norms ? 1 : 0}`;
+    const values = this.rowValues(settings.color);
+    const colorKey = `${settings.color}|${settings.hits ? "h" : ""}|${values ? 1 : 0}`;
     if (colorKey !== this.colorKey || !this.colors) {
       this.colorKey = colorKey;
-      this.colors = colorRows(settings.color, this.data, rows, { norms: this.norms, hits: settings.hits });
+      this.colors = colorRows(settings.color, this.data, rows, { norms: values, hits: settings.hits });
     }
     if (settings.sizeByNorm && this.norms && !this.radii) {
       let low = Infinity;

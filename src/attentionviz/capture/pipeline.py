@@ -91,8 +91,17 @@ def _digest(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def plan(loaded: LoadedModel, corpus: Any, facts: ModelFacts, options: BuildOptions) -> Plan:
-    """Count, sample and materialise the sequences to capture, and group them into batches."""
+def plan(
+    loaded: LoadedModel,
+    corpus: Any,
+    facts: ModelFacts,
+    options: BuildOptions,
+    sequences: list[TextSequence] | None = None,
+) -> Plan:
+    """Count, sample and materialise the sequences to capture, and group them into batches.
+
+    `sequences`, when given, are captured as they are instead of a sample of `corpus` (probes).
+    """
     if corpus.kind != facts.family.kind:
         raise CorpusError(
             f"{loaded.info.id} is a {facts.family.kind} model but {corpus.info.source} is an {corpus.kind} corpus; "
@@ -113,6 +122,8 @@ def plan(loaded: LoadedModel, corpus: Any, facts: ModelFacts, options: BuildOpti
             )
         )
         selected = [s for s in everything if s.key in chosen]
+    elif sequences is not None:
+        selected = sequences
     else:
         limit = (
             facts.context_length
@@ -329,14 +340,18 @@ def capture(
     options: BuildOptions,
     *,
     progress: Progress | None = None,
+    sequences: list[TextSequence] | None = None,
 ) -> Path:
-    """Capture `corpus` through `loaded` into `run_dir` (resuming an interrupted build). Returns `run_dir`."""
+    """Capture `corpus` through `loaded` into `run_dir` (resuming an interrupted build). Returns `run_dir`.
+
+    `sequences` replaces the corpus sample with given sequences (the probes: `capture/probes.py`).
+    """
     import torch
 
     run_dir = Path(run_dir)
     family = family_for(loaded.model.config.model_type)
     facts = model_facts(loaded.model, family)
-    work = plan(loaded, corpus, facts, options)
+    work = plan(loaded, corpus, facts, options, sequences)
     if _check_target(run_dir, work):
         log.info("%s already holds this capture", run_dir)
         return run_dir
@@ -352,6 +367,7 @@ def capture(
         layer_of=facts.layer_of,
         family=family,
         keep_pre_rope=options.pre_rope,
+        keep_values=options.values,
         corner=positions,
         budget=options.attention_budget,
     )
@@ -367,7 +383,11 @@ def capture(
         _write_tables(staging, work, loaded, facts)
         sizes = Sizes(facts.n_heads, facts.n_kv_heads, facts.head_dim, n_tokens, positions)
         specs = capture_arrays(
-            facts.n_layers, sizes, dtype=_dtype_name(loaded.model.dtype), pre_rope=options.pre_rope
+            facts.n_layers,
+            sizes,
+            dtype=_dtype_name(loaded.model.dtype),
+            pre_rope=options.pre_rope,
+            values=options.values,
         )
         writer = CaptureWriter(staging, specs, state_key=work.resume_key, n_batches=len(work.batches))
         images_dir = staging / names.IMAGES_DIR if family.kind == "image" else None
@@ -446,6 +466,8 @@ def capture(
 def _write_layer(writer: CaptureWriter, layer: int, call: rec.LayerCall, rows: BatchRows) -> None:
     """Pack one layer's padded batch into blocks laid out for the writer, and queue them: one per array."""
     tensors = [("q", call.q), ("k", call.k), ("v_norm", call.v_norm)]
+    if call.v is not None:
+        tensors.append(("v", call.v))
     if call.q_pre_rope is not None and call.k_pre_rope is not None:
         tensors += [("q_pre_rope", call.q_pre_rope), ("k_pre_rope", call.k_pre_rope)]
     for kind, tensor in tensors:

@@ -51,6 +51,9 @@ class LayerCall:
     softcap: float | None
     q_pre_rope: torch.Tensor | None = None  # [B, H, S, D]
     k_pre_rope: torch.Tensor | None = None  # [B, KVH, S, D]
+    v: torch.Tensor | None = (
+        None  # [B, KVH, S, D] the model's dtype: value vectors, when the build keeps them (--values)
+    )
 
 
 @dataclass(frozen=True)
@@ -72,11 +75,15 @@ class Recorder:
     layer_of: dict[int, int]  # id(attention module) -> layer index
     family: Family
     keep_pre_rope: bool = False
+    keep_values: bool = False
     corner: int = 0  # positions of the weights' top-left corner handed on (the aggregate's)
     budget: int = 1 << 20  # most B * rows * S weights per head computed at once
     seen: dict[int, LayerSeen] = field(default_factory=dict)
     pre_rope: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)
     on_layer: Callable[[int, LayerCall], None] | None = None
+    #: instead of recording: (layer, output [B, S, H, D]) -> the output the layer passes on
+    #: (head importance replaces one head's output by its mean: `analysis/importance.py`)
+    edit_output: Callable[[int, torch.Tensor], torch.Tensor] | None = None
 
     def record(self, module: torch.nn.Module, call: LayerCall) -> None:
         layer = self.layer_of.get(id(module))
@@ -168,6 +175,10 @@ def capture_attention(
             corners.append(top if rows >= length else top.clone())
     output = _joined(outputs, empty=query).transpose(1, 2).contiguous()  # [B, S, H, D]
 
+    if recorder is not None and recorder.edit_output is not None:
+        return recorder.edit_output(recorder.layer_of[id(module)], output), (
+            weights if rows >= length else None
+        )
     if recorder is not None:
         recorder.record(
             module,
@@ -180,6 +191,7 @@ def capture_attention(
                 causal=bool(getattr(module, "is_causal", False)),
                 sliding_window=sliding_window,
                 softcap=softcap,
+                v=value.detach().cpu() if recorder.keep_values else None,
             ),
         )
     return output, (weights if rows >= length else None)

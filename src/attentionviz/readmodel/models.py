@@ -75,6 +75,8 @@ class RunDetails(RunSummary):
     coarse: dict[str, list[int]]
     #: heads whose keys the automatic normalisation rule left untranslated (index as in `layouts`)
     untranslated: list[int]
+    #: probe sequences captured beside the corpus (`/runs/{run}/probes/...`); 0: none
+    probes: int = 0
 
 
 class HeadDetails(Record):
@@ -86,6 +88,17 @@ class HeadDetails(Record):
     layout_meta: dict[str, dict[str, Any]]
     metrics: dict[str, Any]
     fidelity: dict[str, Any]
+    #: value-vector layouts of the head's KV group (runs built with --values): "pca.2d", ...
+    value_layouts: list[str] = []
+
+
+class RelatedHead(Record):
+    """A head near another on the fingerprint (`distance`: euclidean, standardised features)."""
+
+    run: str
+    layer: int
+    head: int
+    distance: float
 
 
 class HeadDrift(Record):
@@ -202,3 +215,28 @@ class AttentionMeta(SequenceMeta):
 class AggregateMeta(FrameMeta):
     name: str
     max_len: int  # the positions the aggregate covers (at most 256: longer sequences' first ones)
+
+
+class MetricsMeta(FrameMeta):
+    """Every head's metrics: `values` [layers * heads, columns], row = layer * heads + head, NaN where missing."""
+
+    layers: int
+    heads: int
+    columns: list[str]
+
+
+class HeadMapMeta(FrameMeta):
+    """Every head of the runs shown, one point each: `run` indexes `runs`; `values` [n, columns]."""
+
+    method: str
+    runs: list[str]
+    columns: list[str]
+    n: int
+
+
+class KeysNeededMeta(FrameMeta):
+    """How many keys hold `mass` of each query's attention (token order)."""
+
+    name: str
+    n_tokens: int
+    mass: float

@@ -23,7 +23,7 @@ from typing import Any
 
 from attentionviz.errors import AttentionVizError
 from attentionviz.layouts import METHOD_PATTERN, Layout
-from attentionviz.readmodel import attention, compare, layouts, runs, tables
+from attentionviz.readmodel import atlas, attention, compare, layouts, runs, tables
 from attentionviz.readmodel.models import (
     AggregateMeta,
     Alignments,
@@ -32,9 +32,13 @@ from attentionviz.readmodel.models import (
     Comparison,
     FrameMeta,
     HeadDetails,
+    HeadMapMeta,
     HeadRowsMeta,
+    KeysNeededMeta,
     LayerRowsMeta,
     LodOrderMeta,
+    MetricsMeta,
+    RelatedHead,
     RunDetails,
     RunSummary,
     SequenceMeta,
@@ -76,6 +80,7 @@ PATH_PARAMS = {
     "head": Param("head", "int", "query head index"),
     "seq": Param("seq", "int", "sequence index (capture order)"),
     "layout": Param("layout", "layout", "a layout key, METHOD.2d or METHOD.3d (e.g. tsne.2d)"),
+    "map": Param("map", "str", "how the head map is laid out: umap or pca"),
 }
 
 ORDER = Param(
@@ -282,7 +287,57 @@ def _image_run(scope: Scope, run_id: str) -> Iterator[dict[str, Any]]:
         yield {"run": run_id}
 
 
+def _head_maps(scope: Scope, run_id: str) -> Iterator[dict[str, Any]]:
+    from attentionviz.analysis.headmap import MAP_METHODS
+
+    for method in MAP_METHODS:
+        yield {"map": method}
+
+
+def _per_head_value_layout(scope: Scope, run_id: str) -> Iterator[dict[str, Any]]:
+    run = scope.run(run_id)
+    for layer, head in scope.heads(run):
+        for key in atlas.value_layouts(run.head(layer, head)):
+            layout = Layout.parse(key)
+            if scope.keeps(layout):
+                yield {"run": run_id, "layer": layer, "head": head, "layout": layout}
+
+
+def _per_head_probe(scope: Scope, run_id: str) -> Iterator[dict[str, Any]]:
+    """The first probe sequence of every head (what the app shows), uint16 like sequence attention."""
+    if atlas.probe_count(scope.run(run_id)):
+        for params in _per_head()(scope, run_id):
+            yield {**params, "seq": 0, "quantized": True}
+
+
+def _probed_run(scope: Scope, run_id: str) -> Iterator[dict[str, Any]]:
+    if atlas.probe_count(scope.run(run_id)):
+        yield {"run": run_id}
+
+
 ROWS_BUFFER = Buffer("rows", "uint32", "[rows]", "with `tokens`: the layout rows sent (query t, key N + t)")
+TOKEN_BUFFERS = (
+    Buffer("token", "uint32", "[n_tokens]", "code into token.values"),
+    Buffer("token.values", "utf8", "[n_unique]", "the distinct token strings"),
+    Buffer("sequence", "int32", "[n_tokens]"),
+    Buffer("position", "int32", "[n_tokens]"),
+    Buffer("seq_len", "int32", "[n_tokens]"),
+    Buffer("char_start", "int32", "[n_tokens]"),
+    Buffer("char_end", "int32", "[n_tokens]"),
+    Buffer("patch_row", "int16", "[n_tokens]", "image runs"),
+    Buffer("patch_col", "int16", "[n_tokens]", "image runs"),
+    Buffer("special", "uint8", "[n_tokens]"),
+)
+SEQUENCE_BUFFERS = (
+    Buffer("text", "utf8", "[n_sequences]"),
+    Buffer("n_tokens", "int32", "[n_sequences]"),
+    Buffer("token_start", "uint32", "[n_sequences]"),
+    Buffer("document", "int32", "[n_sequences]"),
+)
+ATTENTION_BUFFERS = (
+    Buffer("attention", "float32", "[n_rows * len]", "row-major [n_rows, len] from row row_start"),
+    Buffer("value_norms", "float32", "[len]", "where the run has them"),
+)
 HEAD = "/runs/{run}/layers.{layer}.heads.{head}"
 
 ROUTES: tuple[Route, ...] = (
@@ -327,21 +382,7 @@ ROUTES: tuple[Route, ...] = (
         "/runs/{run}/tokens",
         "The token table: `token` codes into `token.values`, sequence, position, seq_len, ...",
         "arrays",
-        FrameOf(
-            TokensMeta,
-            (
-                Buffer("token", "uint32", "[n_tokens]", "code into token.values"),
-                Buffer("token.values", "utf8", "[n_unique]", "the distinct token strings"),
-                Buffer("sequence", "int32", "[n_tokens]"),
-                Buffer("position", "int32", "[n_tokens]"),
-                Buffer("seq_len", "int32", "[n_tokens]"),
-                Buffer("char_start", "int32", "[n_tokens]"),
-                Buffer("char_end", "int32", "[n_tokens]"),
-                Buffer("patch_row", "int16", "[n_tokens]", "image runs"),
-                Buffer("patch_col", "int16", "[n_tokens]", "image runs"),
-                Buffer("special", "uint8", "[n_tokens]"),
-            ),
-        ),
+        FrameOf(TokensMeta, TOKEN_BUFFERS),
         lambda scope, run: tables.tokens_frame(scope.run(run)),
         export=_per_run,
     ),
@@ -350,15 +391,7 @@ ROUTES: tuple[Route, ...] = (
         "/runs/{run}/sequences",
         "The sequence table: text, n_tokens, token_start, document",
         "arrays",
-        FrameOf(
-            SequencesMeta,
-            (
-                Buffer("text", "utf8", "[n_sequences]"),
-                Buffer("n_tokens", "int32", "[n_sequences]"),
-                Buffer("token_start", "uint32", "[n_sequences]"),
-                Buffer("document", "int32", "[n_sequences]"),
-            ),
-        ),
+        FrameOf(SequencesMeta, SEQUENCE_BUFFERS),
         lambda scope, run: tables.sequences_frame(scope.run(run)),
         export=_per_run,
     ),
@@ -435,15 +468,7 @@ ROUTES: tuple[Route, ...] = (
         "[rows, len] float32: the model's own attention for one sequence (rows: queries), derived from "
         "the stored q and k; every row, or rows [start, start + limit)",
         "attention",
-        FrameOf(
-            AttentionMeta,
-            (
-                Buffer(
-                    "attention", "float32", "[n_rows * len]", "row-major [n_rows, len] from row row_start"
-                ),
-                Buffer("value_norms", "float32", "[len]", "where the run has them"),
-            ),
-        ),
+        FrameOf(AttentionMeta, ATTENTION_BUFFERS),
         lambda scope, run, layer, head, seq, start, limit, quantized=False: (
             attention.sequence_attention_frame(
                 scope.head(run, layer, head), seq, start=start, limit=limit, quantized=quantized
@@ -524,6 +549,101 @@ ROUTES: tuple[Route, ...] = (
         export=_image_run,
     ),
 )
+
+ATLAS_ROUTES: tuple[Route, ...] = (
+    Route(
+        "run_metrics",
+        "/runs/{run}/metrics",
+        "Every head's metrics in one table (entropy, previous, induction, importance, ...)",
+        "atlas",
+        FrameOf(
+            MetricsMeta,
+            (Buffer("values", "float32", "[layers * heads, columns]", "NaN where a head lacks the metric"),),
+        ),
+        lambda scope, run: atlas.metrics_frame(scope, run),
+        export=_per_run,
+    ),
+    Route(
+        "head_map",
+        "/headmap/{map}",
+        "Every head of every run shown, one point each, placed by its fingerprint (umap or pca)",
+        "atlas",
+        FrameOf(
+            HeadMapMeta,
+            (
+                Buffer("run", "int32", "[n]", "index into meta.runs"),
+                Buffer("layer", "int32", "[n]"),
+                Buffer("head", "int32", "[n]"),
+                Buffer("coords", "float32", "[n, 2]"),
+                Buffer("values", "float32", "[n, columns]", "the metrics; NaN where a head lacks one"),
+            ),
+        ),
+        lambda scope, map: atlas.head_map_frame(scope, map),
+        export=_head_maps,
+    ),
+    Route(
+        "related_heads",
+        HEAD + "/related",
+        "The five heads nearest this one on the fingerprint, in every run shown",
+        "atlas",
+        Json(list[RelatedHead]),
+        lambda scope, run, layer, head: atlas.related_heads(scope, run, layer, head),
+        export=_per_head(),
+    ),
+    Route(
+        "keys_needed",
+        HEAD + "/keys-needed",
+        "[N] uint16, token order: how many keys hold 90% of each token's query's attention",
+        "atlas",
+        FrameOf(KeysNeededMeta, (Buffer("keys", "uint16", "[n_tokens]"),)),
+        lambda scope, run, layer, head: atlas.keys_needed_frame(scope.head(run, layer, head)),
+        export=_per_head(),
+    ),
+    Route(
+        "value_layout",
+        HEAD + "/values/{layout}",
+        "The head's KV group's value vectors laid out, [N, 2] token order, with their norms",
+        "atlas",
+        FrameOf(
+            HeadRowsMeta,
+            (Buffer("coords", "float32", "[n_tokens, 2]"), Buffer("norms", "float32", "[n_tokens]")),
+        ),
+        lambda scope, run, layer, head, layout: atlas.value_layout_frame(
+            scope.head(run, layer, head), layout
+        ),
+        export=_per_head_value_layout,
+    ),
+    Route(
+        "probe_tokens",
+        "/runs/{run}/probes/tokens",
+        "The probe sequences' token table (as /tokens)",
+        "atlas",
+        FrameOf(TokensMeta, TOKEN_BUFFERS),
+        lambda scope, run: tables.tokens_frame(atlas.probes_run(scope.run(run))),
+        export=_probed_run,
+    ),
+    Route(
+        "probe_sequences",
+        "/runs/{run}/probes/sequences",
+        "The probe sequences (as /sequences)",
+        "atlas",
+        FrameOf(SequencesMeta, SEQUENCE_BUFFERS),
+        lambda scope, run: tables.sequences_frame(atlas.probes_run(scope.run(run))),
+        export=_probed_run,
+    ),
+    Route(
+        "probe_attention",
+        HEAD + "/probes/{seq}",
+        "[len, len] float32: the head's attention on one probe sequence (rows: queries; every row)",
+        "atlas",
+        FrameOf(AttentionMeta, ATTENTION_BUFFERS),
+        lambda scope, run, layer, head, seq, quantized=False: atlas.probe_attention(
+            scope, run, layer, head, seq, quantized=quantized
+        ),
+        export=_per_head_probe,
+    ),
+)
+ROUTES = ROUTES + ATLAS_ROUTES
 
 BY_NAME = {route.name: route for route in ROUTES}
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from attentionviz import __version__
 from attentionviz.layouts import Layout
+from attentionviz.readmodel import atlas
 from attentionviz.readmodel.models import ApiInfo, HeadDetails, LayoutMethod, RunDetails, RunSummary
 from attentionviz.readmodel.scope import Scope
 from attentionviz.store import head_outputs, names
@@ -57,6 +58,7 @@ def run_details(scope: Scope, run_id: str) -> RunDetails:
         layouts=layout_availability(scope, run_id),
         coarse=coarse_availability(scope, run_id),
         untranslated=untranslated_heads(scope, run_id),
+        probes=atlas.probe_count(run),
     )
 
 
@@ -170,6 +172,7 @@ def head_details(scope: Scope, head: Head) -> HeadDetails:
             layout.key: head_outputs.load_layout_meta(head.run.path, head.layer, head.head, layout)
             for layout in layouts
         },
-        metrics=head.metrics,
+        metrics={**head.metrics, **atlas.atlas_scores(head)},
         fidelity=head.fidelity,
+        value_layouts=atlas.value_layouts(head),
     )

@@ -6,6 +6,7 @@
     q_pre_rope  [n_heads,    n_tokens, head_dim]       the model's (opt-in, `--pre-rope`)
     k_pre_rope  [n_kv_heads, n_tokens, head_dim]       the model's (opt-in)
     v_norm      [n_kv_heads, n_tokens]                 float32
+    v           [n_kv_heads, n_tokens, head_dim]       the model's (opt-in, `--values`): value vectors
     aggregate   [n_heads, positions, positions]        float32: mean attention per position pair
 
 Every array grows linearly with the tokens of a run (the aggregate is bounded by its positions):
@@ -60,7 +61,7 @@ class Kind:
     name: str
     shape: Callable[[Sizes], tuple[int, ...]]
     model_dtype: bool  # stored in the model's dtype (else float32)
-    opt_in: bool = False  # written only when asked for (`--pre-rope`)
+    opt_in: str = ""  # written only when asked for: "pre_rope" (`--pre-rope`), "values" (`--values`)
     streamed: bool = True  # rows written batch by batch (else written whole, after the last batch)
 
 
@@ -68,12 +69,13 @@ _KINDS = {
     "q": Kind("q", lambda s: (s.n_heads, s.n_tokens, s.head_dim), model_dtype=True),
     "k": Kind("k", lambda s: (s.n_kv_heads, s.n_tokens, s.head_dim), model_dtype=True),
     "q_pre_rope": Kind(
-        "q_pre_rope", lambda s: (s.n_heads, s.n_tokens, s.head_dim), model_dtype=True, opt_in=True
+        "q_pre_rope", lambda s: (s.n_heads, s.n_tokens, s.head_dim), model_dtype=True, opt_in="pre_rope"
     ),
     "k_pre_rope": Kind(
-        "k_pre_rope", lambda s: (s.n_kv_heads, s.n_tokens, s.head_dim), model_dtype=True, opt_in=True
+        "k_pre_rope", lambda s: (s.n_kv_heads, s.n_tokens, s.head_dim), model_dtype=True, opt_in="pre_rope"
     ),
     "v_norm": Kind("v_norm", lambda s: (s.n_kv_heads, s.n_tokens), model_dtype=False),
+    "v": Kind("v", lambda s: (s.n_kv_heads, s.n_tokens, s.head_dim), model_dtype=True, opt_in="values"),
     "aggregate": Kind(
         "aggregate", lambda s: (s.n_heads, s.positions, s.positions), model_dtype=False, streamed=False
     ),
@@ -92,17 +94,20 @@ class ArraySpec:
         return STORED[self.dtype]
 
 
-def capture_arrays(n_layers: int, sizes: Sizes, *, dtype: str, pre_rope: bool) -> dict[str, ArraySpec]:
+def capture_arrays(
+    n_layers: int, sizes: Sizes, *, dtype: str, pre_rope: bool, values: bool = False
+) -> dict[str, ArraySpec]:
     """Dotted name -> shape and dtype of every array a capture of these sizes writes."""
     if dtype not in STORED:
         raise ValueError(f"cannot store {dtype} arrays; expected one of {', '.join(STORED)}")
+    wanted = {"": True, "pre_rope": pre_rope, "values": values}
     return {
         names.array_name(layer, kind.name): ArraySpec(
             kind.shape(sizes), dtype if kind.model_dtype else "float32"
         )
         for layer in range(n_layers)
         for kind in KINDS
-        if pre_rope or not kind.opt_in
+        if wanted[kind.opt_in]
     }
 
 

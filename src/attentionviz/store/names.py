@@ -7,6 +7,7 @@ The same names are used in the store, the HTTP routes and the frontend (as in Tr
     layers.3.q_pre_rope   queries before rotary encoding (opt-in) [n_heads, n_tokens, head_dim]
     layers.3.k_pre_rope   keys before rotary encoding (opt-in)    [n_kv_heads, n_tokens, head_dim]
     layers.3.v_norm       L2 norm of each value vector            [n_kv_heads, n_tokens]
+    layers.3.v            value vectors (opt-in, `--values`)      [n_kv_heads, n_tokens, head_dim]
     layers.3.aggregate    mean attention per position pair        [n_heads, positions, positions]
     layers.3.heads.5      one head's derived outputs (layouts, metrics, fidelity)
 
@@ -28,8 +29,9 @@ CAPTURE_DIR = "capture"
 HEADS_DIR = "heads"
 IMAGES_DIR = "images"
 BUILD_STATE = "build-state.json"
+PROBES_DIR = "probes"  # a text run's probe sequences: a run folder of its own inside the run
 
-CAPTURED_ARRAYS = ("q", "k", "q_pre_rope", "k_pre_rope", "v_norm", "aggregate")
+CAPTURED_ARRAYS = ("q", "k", "q_pre_rope", "k_pre_rope", "v_norm", "v", "aggregate")
 LEGACY_ARRAYS = ("attention",)  # schema 1 only (see `store/upgrade.py`)
 
 

@@ -86,6 +86,11 @@ def verify_run(path: str | Path, *, quick: bool = False) -> VerifyReport:
     _check_arrays(run_dir, manifest, report, quick=quick)
     _check_tables(run_dir, manifest, report)
     _check_heads(run_dir, manifest, report)
+    probes = run_dir / names.PROBES_DIR
+    if (probes / names.MANIFEST).is_file():  # the probe sequences: a run of their own
+        nested = verify_run(probes, quick=quick)
+        report.problems.extend(nested.problems)
+        report.n_arrays += nested.n_arrays
     return report
 
 
@@ -105,7 +110,8 @@ def _expected(m: Manifest, squares: int | None) -> Expected:
     sizes = Sizes(m.n_heads, m.n_kv_heads, m.head_dim, m.n_tokens, m.aggregate_positions)
     dtype = m.model.dtype if m.model.dtype in STORED else "float32"
     pre_rope = names.array_name(0, "q_pre_rope") in m.arrays
-    specs = capture_arrays(m.n_layers, sizes, dtype=dtype, pre_rope=pre_rope)
+    values = names.array_name(0, "v") in m.arrays  # --values
+    specs = capture_arrays(m.n_layers, sizes, dtype=dtype, pre_rope=pre_rope, values=values)
     return {name: (list(spec.shape), spec.dtype) for name, spec in specs.items()}
 
 

@@ -18,14 +18,11 @@ so a PNG from `digits_images` reaches the model exactly as the training images d
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import io
 import logging
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -91,31 +88,16 @@ def digits_vit(
     caches apart) another model of the same recipe: the test suite uses it to check that its
     assertions hold for any trained model, not one training run's weights.
     """
+    from attentionviz.cache import made_once
+
     recipe = dataclasses.replace(RECIPE, seed=seed)
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     target = root / recipe.folder_name
     if _complete(target):
         return target
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{recipe.folder_name}.", dir=root))
-    except OSError as exc:
-        raise AttentionVizError(
-            f"cannot write the digits model under {root} ({exc.strerror}); set ATTENTIONVIZ_CACHE to a writable folder"
-        ) from exc
-    try:
-        logger.info("training the digits ViT once (about 20 s); cached in %s", target)
-        report = _train(staging, recipe, progress=progress)
-        staging.chmod(0o755)  # mkdtemp made it private; the cache is readable like any download
-        try:
-            staging.rename(target)
-        except OSError:
-            if not _complete(target):  # not another process finishing first: a real failure
-                raise
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    logger.info("training the digits ViT once (about 20 s); cached in %s", target)
+    made_once(target, _complete, lambda folder: _train(folder, recipe, progress=progress), "digits model")
+    report = training_report(target)
     logger.info(
         "digits ViT: test accuracy %.1f%% (%d images) after %.1f s of training",
         100 * report["accuracy"],
@@ -199,27 +181,14 @@ def _processor(recipe: Recipe) -> Any:
     )
 
 
-@contextlib.contextmanager
-def _one_thread_seeded(seed: int) -> Iterator[None]:
-    """Train on one thread from a fixed seed, leaving the caller's thread count and RNG as they were."""
-    import torch
-
-    threads = torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)
-
-
 def _train(folder: Path, recipe: Recipe, *, progress: Callable[[int, int], None] | None) -> dict[str, Any]:
     import math
 
     import torch
     import transformers
     from transformers import ViTConfig, ViTForImageClassification
+
+    from attentionviz.cache import one_thread_seeded
 
     start = time.perf_counter()
     images, labels, test = _dataset(recipe)
@@ -243,7 +212,7 @@ def _train(folder: Path, recipe: Recipe, *, progress: Callable[[int, int], None]
         id2label={i: str(i) for i in range(10)},
         label2id={str(i): i for i in range(10)},
     )
-    with _one_thread_seeded(recipe.seed):
+    with one_thread_seeded(recipe.seed):
         model: Any = ViTForImageClassification(config)
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=recipe.learning_rate, weight_decay=recipe.weight_decay

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EMBED_DIR = Path(__file__).resolve().parents[1] / "static" / "embed"
-VIEWS = ("matrix", "single")
+VIEWS = ("matrix", "single", "headmap")
 SCRUB = ("", "layers", "heads", "steps")
 THEMES = ("light", "dark")
 SELECTION_COLUMNS = ("sequence", "position", "token", "kind", "layer", "head")
@@ -52,11 +52,12 @@ class Widget(anywidget.AnyWidget):  # type: ignore[misc]
     """The attentionviz app over one run, as a notebook widget.
 
     `run` (the id of the run shown), `compare` (the id of the run shown beside it, "" for none),
-    `scrub` ("", "layers", "heads" or "steps"), `layer`, `head`, `view` ("matrix" or "single"),
-    `projection` (a layout method: "tsne", ...), `dim` (2 or 3), `color` (a colour mode, e.g.
-    "query_key", "position") and `theme` ("light", "dark") sync both ways: setting one moves the
-    view, and navigating in the view updates them. `selection` holds what was clicked in the
-    Single View. `run` may be a folder of runs (a training series); `compare` another run folder.
+    `scrub` ("", "layers", "heads" or "steps"), `layer`, `head`, `view` ("matrix", "single" or
+    "headmap"), `projection` (a layout method: "tsne", ...), `dim` (2 or 3), `color` (a colour mode,
+    e.g. "query_key", "position"), `theme` ("light", "dark") and `metric` (the head metric the
+    Matrix View is coloured by, "" for none) sync both ways: setting one moves the view, and
+    navigating in the view updates them. `selection` holds what was clicked in the Single View.
+    `run` may be a folder of runs (a training series); `compare` another run folder.
     """
 
     _esm = _bundle("attentionviz.js")
@@ -72,6 +73,7 @@ class Widget(anywidget.AnyWidget):  # type: ignore[misc]
     dim = traitlets.Int(2).tag(sync=True)
     color = traitlets.Unicode("query_key").tag(sync=True)
     theme = traitlets.Unicode("light").tag(sync=True)
+    metric = traitlets.Unicode("").tag(sync=True)
     height = traitlets.Int(640).tag(sync=True)
     _selection = traitlets.List(traitlets.Dict()).tag(sync=True)
 
@@ -88,6 +90,7 @@ class Widget(anywidget.AnyWidget):  # type: ignore[misc]
         dim: int = 2,
         color: str = "query_key",
         theme: str = "light",
+        metric: str = "",
         height: int = 640,
     ) -> None:
         from attentionviz.hosts.server import create_app
@@ -116,6 +119,7 @@ class Widget(anywidget.AnyWidget):  # type: ignore[misc]
             dim=dim,
             color=color,
             theme=theme,
+            metric=metric,
             height=height,
         )
         self.on_msg(self._on_message)
