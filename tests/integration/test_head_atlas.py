@@ -21,12 +21,33 @@ from attentionviz.analysis.fingerprint import FingerprintSpace, fingerprints
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def induction_toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The two-layer attention-only model, trained once per session (a minute or two)."""
-    from attentionviz.toys import induction_model
+EARLY_STEP = 100  # a checkpoint kept here, long before the model copies (after ~500 steps)
 
-    return induction_model(tmp_path_factory.mktemp("toy-cache"))
+
+@pytest.fixture(scope="session")
+def toy_training(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[float]]:
+    """The two-layer attention-only model, trained once per session (a minute or two), as someone
+    who wants checkpoints trains it: (the model's folder, a checkpoint saved by the per-step hook at
+    EARLY_STEP, every step's training loss)."""
+    from attentionviz.toys import save, train
+    from attentionviz.toys.induction import RECIPE
+
+    root = tmp_path_factory.mktemp("toy")
+    early = root / f"step-{EARLY_STEP}"
+    losses: list[float] = []
+
+    def keep(step: int, model: Any, loss: float) -> None:
+        losses.append(loss)
+        if step == EARLY_STEP:
+            save(model, early)
+
+    train(root / "model", RECIPE, on_step=keep)
+    return root / "model", early, losses
+
+
+@pytest.fixture(scope="session")
+def induction_toy(toy_training: tuple[Path, Path, list[float]]) -> Path:
+    return toy_training[0]
 
 
 @pytest.fixture(scope="session")
@@ -56,11 +77,39 @@ def toy_run(tmp_path_factory: pytest.TempPathFactory, induction_toy: Path) -> Pa
     return out
 
 
-def test_the_toy_model_learned_to_copy(induction_toy: Path) -> None:
-    from attentionviz.toys import training_report
+def test_the_toy_model_learned_to_copy_and_is_cached_as_trained(induction_toy: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from attentionviz.toys import induction_model, training_report
+    from attentionviz.toys.induction import RECIPE
 
     report = training_report(induction_toy)
     assert report["accuracy"] >= 0.9, report  # next-token accuracy on held-out second copies
+    shutil.copytree(induction_toy, tmp_path / RECIPE.folder_name)
+    assert induction_model(tmp_path) == tmp_path / RECIPE.folder_name  # a cached model is not retrained
+
+
+def test_a_checkpoint_kept_by_the_per_step_hook_is_the_model_before_it_copied(
+    toy_training: tuple[Path, Path, list[float]],
+) -> None:
+    """What a comparison of training steps relies on: `train(on_step=...)` sees every step, and a
+    checkpoint it saves is that step's model (it does not copy yet; the finished one does)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from attentionviz.toys import training_report
+    from attentionviz.toys.induction import RECIPE, _batch, copy_accuracy
+
+    final, early, losses = toy_training
+    report = training_report(final)
+    assert len(losses) == report["copied_after_steps"] + RECIPE.redundancy_steps
+    ids, labels = _batch(np.random.default_rng(321), RECIPE, 128)
+    with torch.no_grad():
+        before = copy_accuracy(AutoModelForCausalLM.from_pretrained(early).eval(), ids, labels)
+        after = copy_accuracy(AutoModelForCausalLM.from_pretrained(final).eval(), ids, labels)
+    assert before < 0.5 < 0.9 <= after, (before, after)
+    # the loss dropped: the second copy became predictable (the first never is: ~log 96 nats a token)
+    assert np.mean(losses[-50:]) < np.mean(losses[EARLY_STEP - 50 : EARLY_STEP]) - 1.0
 
 
 def test_the_atlas_finds_the_previous_token_head_and_the_induction_head(toy_run: Path) -> None:

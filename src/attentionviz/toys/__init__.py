@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from attentionviz.toys.induction import induction_model, repeated_segments_text, training_report
+from attentionviz.toys.induction import induction_model, repeated_segments_text, save, train, training_report
 
-__all__ = ["induction_model", "repeated_segments_text", "training_report"]
+__all__ = ["induction_model", "repeated_segments_text", "save", "train", "training_report"]

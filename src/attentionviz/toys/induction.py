@@ -5,14 +5,22 @@ two-layer attention-only transformer trained on text with repeated segments form
 previous-token head in layer 0 and an induction head in layer 1 that uses it. attentionviz trains
 one, seeded, on one CPU thread (about a minute), on sequences `<bos> R R` where R is a random
 segment of 8-50 distinct tokens of a 96-word vocabulary (`w00` ... `w95`), and caches it as a
-Hugging Face GPT-2 folder with its tokenizer, like the digits ViT:
+Hugging Face Llama folder with its tokenizer, like the digits ViT:
 
     path = induction_model()                    # trains once, then returns the cached folder
-    AutoModelForCausalLM.from_pretrained(path)  # GPT2LMHeadModel; its MLPs are zero (attention only)
+    AutoModelForCausalLM.from_pretrained(path)  # LlamaForCausalLM; its MLPs are zero (attention only)
     repeated_segments_text(n=40)                # lines "w05 w17 ... w05 w17 ..." for a corpus
     training_report(path)["accuracy"]           # next-token accuracy on second copies
 
-The model's MLPs are zeroed and frozen (GPT-2 has no attention-only switch), so everything it does
+To keep checkpoints from the middle of training (before and after the induction head forms),
+train it yourself with a per-step hook:
+
+    def keep(step: int, model: Any, loss: float) -> None:
+        if step % 250 == 0:   # the loss drops (the induction head forms) after ~500 steps here
+            save(model, Path(f"checkpoints/step-{step}"))   # a folder `attentionviz build` captures
+    report = train(Path("toy"), RECIPE, on_step=keep)   # report["copied_after_steps"]
+
+The model's MLPs are zeroed and frozen (Llama has no attention-only switch), so everything it does
 it does with attention. `attentionviz build PATH corpus.txt --split line` captures it like any
 model. Tests assert on what the trained model itself does (its own attention, loss and accuracy),
 never on the weights one machine's training reaches.
@@ -223,8 +231,20 @@ def _mean_dropout(model: Any, layer: int, p: float, generator: Any) -> Any:
     return model.model.layers[layer].self_attn.o_proj.register_forward_pre_hook(hook)
 
 
+def save(model: Any, folder: Path, recipe: Recipe = RECIPE) -> Path:
+    """Write `model` (the toy, at any point of its training) and its tokenizer into `folder`: a
+    model folder `attentionviz build` and `AutoModelForCausalLM.from_pretrained` open."""
+    model.save_pretrained(folder)
+    tokenizer(recipe).save_pretrained(folder)
+    return folder
+
+
 def train(
-    folder: Path, recipe: Recipe = RECIPE, *, progress: Callable[[int, int], None] | None = None
+    folder: Path,
+    recipe: Recipe = RECIPE,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    on_step: Callable[[int, Any, float], None] | None = None,
 ) -> dict[str, Any]:
     """Train the toy model into `folder` (model, tokenizer, training.json); returns the report.
 
@@ -233,6 +253,10 @@ def train(
     change, after ~500 steps here). Then `redundancy_steps` more with layer 0's heads mean-ablated
     at random: the previous-token function spreads over layer 0's heads, so that the induction
     head is the one head whose ablation hurts most (what the atlas's importance must find).
+
+    `on_step(step, model, loss)` is called after every optimizer step of both phases (`step` from
+    1; `loss` that step's training loss), e.g. to `save` checkpoints on either side of the phase
+    change; the model is in training mode, and is put back in it after the call.
     """
     import torch
     import transformers
@@ -250,11 +274,13 @@ def train(
         warmup = 50
         model.train()
         step = copied_at = 0
+        loss = float("nan")
         while step < recipe.max_steps:
             for group in optimizer.param_groups:
                 group["lr"] = recipe.learning_rate * min(1.0, (step + 1) / warmup)
-            _step(model, optimizer, *_batch(rng, recipe, recipe.batch_size))
+            loss = _step(model, optimizer, *_batch(rng, recipe, recipe.batch_size))
             step += 1
+            _after_step(on_step, step, model, loss)
             if step % 100 == 0:
                 if progress is not None:
                     progress(step, total)
@@ -275,14 +301,14 @@ def train(
             group["lr"] = recipe.redundancy_rate
         for extra in range(recipe.redundancy_steps):
             loss = _step(model, optimizer, *_batch(rng, recipe, recipe.batch_size))
+            _after_step(on_step, step + extra + 1, model, loss)
             if progress is not None and (extra + 1) % 100 == 0:
                 progress(step + extra + 1, total)
         handle.remove()
         model.eval()
         ids, labels = _batch(np.random.default_rng(recipe.seed + 1), recipe, 256)
         accuracy = copy_accuracy(model, ids, labels)
-    model.save_pretrained(folder)
-    tokenizer(recipe).save_pretrained(folder)
+    save(model, folder, recipe)
     report = {
         "accuracy": accuracy,
         "measured_on": "256 held-out sequences <bos> R R: next-token accuracy on R's second copy (from its 2nd token)",
@@ -295,6 +321,14 @@ def train(
     }
     write_json(folder / REPORT, report)
     return report
+
+
+def _after_step(
+    on_step: Callable[[int, Any, float], None] | None, step: int, model: Any, loss: float
+) -> None:
+    if on_step is not None:
+        on_step(step, model, loss)
+        model.train()
 
 
 def _step(model: Any, optimizer: Any, ids: Any, labels: Any) -> float:
