@@ -112,7 +112,7 @@ def test_probe_attention_is_derived_from_the_probes_queries_and_keys(client: Tes
     _, sequences = frame(client, "/api/runs/alpha/probes/sequences")
     assert len(tokens["token"]) == probes.info.n_tokens and len(sequences["text"]) == 4
     meta, arrays = frame(client, "/api/runs/alpha/layers.1.heads.0/probes/2")
-    start, length, _ = probes.sequence_bounds(2)
+    start, length = probes.sequence_bounds(2)
     head = probes.head(1, 0)
     expected = attention_from_qk(
         head.queries()[start : start + length], head.keys()[start : start + length], probes.manifest.layers[1]
