@@ -316,7 +316,13 @@ def test_an_image_run_offers_image_colourings_only_and_opens_without_labels(imag
     app = image_app
     app.open("run=digits&view=single&layer=0&head=0&projection=pca")
     options = app.page.get_by_test_id("color").locator("option").evaluate_all("os => os.map(o => o.value)")
-    assert set(options) == {"query_key", "norm", "patch_row", "patch_col"}
+    assert set(options) == {
+        "query_key",
+        "norm",
+        "keys_needed",
+        "patch_row",
+        "patch_col",
+    }  # keys_needed: any attention
     assert not app.page.get_by_test_id("labels").is_checked()
     assert app.page.locator(".avz-label").count() == 0
     assert "(0,0)" in app.page.get_by_test_id("search").get_attribute("placeholder")

@@ -341,7 +341,8 @@ export class Controller {
     if (signal.aborted) return;
     const untranslated = new Set(data.details.untranslated);
     this.overlay?.setMatrix(data.layers, data.heads, (l, h) => !data.has(l, h, key), (l, h) => untranslated.has(l * data.heads + h));
-    this.overlay?.setTint(this.driftTint() ?? metricTint);
+    this.overlay?.setTint(this.driftTint());
+    this.overlay?.colorCells(metricTint);
     app.lod = matrix.lod ? { perCell: matrix.perCell, points: matrix.perCell * data.layers * data.heads, inView: 0 } : null;
     app.headInfo = null;
     if (canvas.is3d) canvas.setMode("2d", this.matrixCamera());

@@ -21,8 +21,7 @@ export type CellColor = ((layer: number, head: number) => string) | null;
 
 /**
  * Load the run's metrics and arrange the Matrix View's cells by `choice` (the geometry follows);
- * returns each cell's colour on the metric's scale (`Overlay.setTint` frames the cells in it), null
- * without a metric.
+ * returns each cell's colour on the metric's scale (for `Overlay.colorCells`), null without a metric.
  */
 export async function arrangeMatrix(source: DataSource, data: RunData, choice: MetricChoice): Promise<CellColor> {
   const table = await loadMetrics(source, data.id);

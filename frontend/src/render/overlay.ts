@@ -105,6 +105,16 @@ export class Overlay {
    * Colour each cell (compare mode: by drift): a frame in the colour around a light wash of it, so
    * the points stay readable; null gives the cells back their theme colour.
    */
+  /** The head atlas: frame each cell in its metric's colour (`.avz-cell.metric`, atlas/MetricPanel.svelte), or none. */
+  colorCells(color: ((layer: number, head: number) => string | null) | null): void {
+    for (const cell of this.cells.children as HTMLCollectionOf<HTMLDivElement>) {
+      const [l, h] = (cell.dataset.cell ?? "0.0").split(".").map(Number);
+      const c = color?.(l, h) ?? null;
+      cell.classList.toggle("metric", c !== null);
+      cell.style.setProperty("--avz-metric", c ?? "transparent");
+    }
+  }
+
   setTint(color: ((layer: number, head: number) => string | null) | null): void {
     for (const cell of this.cells.children as HTMLCollectionOf<HTMLDivElement>) {
       const [l, h] = (cell.dataset.cell ?? "0.0").split(".").map(Number);
@@ -146,6 +156,7 @@ export class Overlay {
     const ty = height / 2 - target[1] * s;
     const transform = `translate(${tx}px, ${ty}px) scale(${s})`;
     this.cells.style.transform = transform;
+    this.cells.style.setProperty("--avz-scale", String(s));
     this.grid.style.transform = transform;
     this.grid.classList.toggle("small", CELL * s < 70);
     this.grid.style.setProperty("--avz-scale", String(s));
