@@ -78,7 +78,8 @@ def _knn_blocked(x: np.ndarray, k: int, *, metric: str, device: str) -> KnnGraph
     if not device.startswith("cuda"):
         torch.set_num_threads(threads())
     block = max(64, _BLOCK_VALUES // len(x))
-    points = torch.from_numpy(x).to(device)
+    # a read-only array (a memory-mapped head) is copied: torch warns on tensors it cannot write
+    points = torch.from_numpy(x if x.flags.writeable else x.copy()).to(device)
     if metric == "cosine":
         points = torch.nn.functional.normalize(points, dim=1)
     sq_norms = (points * points).sum(dim=1)
