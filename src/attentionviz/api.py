@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from attentionviz.analysis.compare import ComparisonReport
+    from attentionviz.analysis.matching import MatchReport
 
 log = logging.getLogger(__name__)
 
@@ -283,21 +284,34 @@ def compare(
     *,
     layout: str | None = None,
     max_tokens: int | None = 5000,
+    matches: int = 3,
     progress: bool = False,
 ) -> pd.DataFrame:
-    """How every head changed from run A to run B (one architecture, one corpus): one row per head
-    with `layer`, `head`, `drift` and its parts `attention` (mean Jensen-Shannon divergence of each
-    query's attention over the shared sequences) and `layout` (Procrustes residual of B's layout
-    aligned to A's). `drift` is 0 exactly for identical heads. `layout`: the layout compared
-    (default: the first 2D layout both have); `max_tokens`: the attention is compared over a seeded
-    sample of the shared sequences holding about that many tokens (None: all of them).
+    """How every head changed from run A to run B, or which heads of B match A's.
+
+    Runs of one architecture over one corpus (checkpoints, fine-tunes): one row per head with
+    `layer`, `head`, `drift` and its parts `attention` (mean Jensen-Shannon divergence of each
+    query's attention over the shared sequences), `fingerprint` (how far the head's fingerprint
+    moved) and `layout` (Procrustes residual of B's layout aligned to A's); `drift` is 0 exactly
+    for identical heads. `layout`: the layout compared (default: the first 2D layout both have);
+    `max_tokens`: the attention is compared over a seeded sample of the shared sequences holding
+    about that many tokens (None: all of them).
+
+    Runs of different models or corpora: one row per head of A with its nearest head of B by
+    fingerprint (`match_layer`, `match_head`, `distance`, `mutual`) and its `matches` nearest
+    heads as (layer, head, distance). `table.attrs["kind"]` is "drift" or "match".
     """
     from attentionviz.analysis.compare import compare as compare_runs
 
     update, close = _tqdm_progress("compare", "head") if progress else (None, lambda: None)
     try:
         return compare_runs(
-            _opened(run_a), _opened(run_b), layout=layout, max_tokens=max_tokens, progress=update
+            _opened(run_a),
+            _opened(run_b),
+            layout=layout,
+            max_tokens=max_tokens,
+            matches=matches,
+            progress=update,
         )
     finally:
         close()
@@ -305,11 +319,12 @@ def compare(
 
 def compare_report(
     run_a: str | Path, run_b: str | Path, *, top: int | None = 20, **settings: Any
-) -> ComparisonReport:
-    """`compare`, as the report `attentionviz compare` prints (the most changed heads first)."""
-    from attentionviz.analysis.compare import ComparisonReport
+) -> ComparisonReport | MatchReport:
+    """`compare`, as the report `attentionviz compare` prints (the most changed, or best matched,
+    heads first)."""
+    from attentionviz.analysis.compare import report_of
 
-    return ComparisonReport(compare(run_a, run_b, **settings), top)
+    return report_of(compare(run_a, run_b, **settings), top)
 
 
 def build_step(

@@ -476,12 +476,30 @@ def embed(
     type=click.IntRange(1),
     help="Compare attention over a seeded sample of the shared sequences holding about this many tokens.",
 )
+@click.option(
+    "--matches",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Runs of different models or corpora: nearest heads of RUN_B listed for each head of RUN_A.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def compare(run_a: str, run_b: str, top: int, layout: str | None, max_tokens: int, quiet: bool) -> None:
-    """How every head changed from RUN_A to RUN_B (checkpoints, fine-tunes: one architecture, one corpus); the most changed heads first."""
+def compare(
+    run_a: str, run_b: str, top: int, layout: str | None, max_tokens: int, matches: int, quiet: bool
+) -> None:
+    """How every head changed from RUN_A to RUN_B (checkpoints, fine-tunes: one architecture, one corpus), the most changed heads first; for runs of different models or corpora, each head of RUN_A's nearest heads of RUN_B by fingerprint, the best matched first."""
     from attentionviz.api import compare_report
 
-    report(compare_report, run_a, run_b, top=top, layout=layout, max_tokens=max_tokens, progress=not quiet)
+    report(
+        compare_report,
+        run_a,
+        run_b,
+        top=top,
+        layout=layout,
+        max_tokens=max_tokens,
+        matches=matches,
+        progress=not quiet,
+    )
 
 
 @main.command()

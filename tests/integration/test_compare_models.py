@@ -71,7 +71,7 @@ def test_a_run_against_itself_or_a_rebuild_has_zero_drift(
     assert (av.compare(before, rebuilt)["drift"] == 0.0).all()
 
 
-def test_the_cli_prints_the_most_changed_heads_first_and_refuses_other_architectures(
+def test_the_cli_prints_the_most_changed_heads_first_and_other_architectures_best_matched_first(
     runs: tuple[Path, Path, Path],
 ) -> None:
     before, edited, bert = runs
@@ -84,8 +84,17 @@ def test_the_cli_prints_the_most_changed_heads_first_and_refuses_other_architect
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["layer", "head"])
     assert lines[header + 1].split()[:2] == [str(LAYER), str(HEAD)]
     assert len(lines) == header + 4, "--top 3 lists three heads"
-    refused = subprocess.run(
-        [*cli, str(before), str(bert), "--quiet"], capture_output=True, text=True, check=False
+    matched = subprocess.run(
+        [*cli, str(before), str(bert), "--top", "0", "--matches", "2", "--quiet"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    assert refused.returncode == 2
-    assert refused.stderr.startswith("error: ") and len(refused.stderr.strip().splitlines()) == 1
+    assert matched.returncode == 0, matched.stderr
+    lines = matched.stdout.splitlines()
+    assert any("different architectures" in line for line in lines)
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["layer", "head"])
+    table = av.compare(before, bert, matches=2)
+    assert len(lines) == header + 1 + len(table), "--top 0 lists every head of A"
+    best = [float(line.split()[3].rstrip("*")) for line in lines[header + 1 :]]  # nearest's distance
+    assert best == sorted(best) and best[0] == round(table["distance"].min(), 3)

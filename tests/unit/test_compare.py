@@ -64,12 +64,62 @@ def test_each_part_moves_only_for_the_head_that_changed(run_a: Path, tmp_path: P
     assert table["drift"].idxmax() == (0, 1)
 
 
-def test_runs_of_other_shapes_or_corpora_are_refused_in_one_line(run_a: Path, tmp_path: Path) -> None:
+def test_the_fingerprint_part_moves_only_for_the_head_whose_fingerprint_changed(
+    run_a: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "b"
+    shutil.copytree(run_a, copy)
+    metrics = head_outputs.load_head_json(copy, 0, 2, "metrics") or {}
+    head_outputs.save_head_json(copy, 0, 2, "metrics", {**metrics, "entropy": metrics["entropy"] + 1.0})
+    table = compare(av.open(run_a), av.open(copy)).set_index(["layer", "head"])
+    assert 0 < table.loc[(0, 2), "fingerprint"] < 1
+    assert table.loc[(0, 2), "drift"] == pytest.approx(table.loc[(0, 2), "fingerprint"] / 3)
+    assert (table.drop(index=[(0, 2)])[["drift", "fingerprint"]] == 0.0).all().all()
+
+
+def _with_entropies(path: Path, entropies: dict[tuple[int, int], float]) -> None:
+    for (layer, head), entropy in entropies.items():
+        head_outputs.save_head_json(path, layer, head, "metrics", {"entropy": entropy})
+
+
+def test_runs_of_other_shapes_are_matched_head_for_head_by_fingerprint(run_a: Path, tmp_path: Path) -> None:
+    """B is wider; four of its heads do what four heads of A do (their fingerprints are A's)."""
+    a = av.open(shutil.copytree(run_a, tmp_path / "a"))
     wider = make_synthetic_run(tmp_path / "wider", layers=2, heads=4, tokens=240, layouts=(), seed=4)
-    with pytest.raises(AttentionVizError, match="different architectures"):
-        compare(av.open(run_a), wider)
+    mine = {(layer, head): 1.0 + layer * 3 + head for layer in range(2) for head in range(3)}
+    _with_entropies(a.path, mine)
+    same = {
+        (0, 0): (1, 3),
+        (0, 2): (0, 1),
+        (1, 1): (1, 0),
+        (1, 2): (0, 3),
+    }  # A's head: B's head doing its job
+    _with_entropies(wider.path, {b: mine[a_] for a_, b in same.items()})
+    _with_entropies(wider.path, {(0, 0): 40.0, (0, 2): 50.0, (1, 1): 60.0, (1, 2): 70.0})
+
+    table = compare(a, wider, matches=2)
+    assert table.attrs["kind"] == "match" and "different architectures" in table.attrs["why"]
+    assert list(table.columns[:5]) == ["layer", "head", "match_layer", "match_head", "distance"]
+    assert len(table) == 6
+    rows = table.set_index(["layer", "head"])
+    for head_a, head_b in same.items():
+        row = rows.loc[head_a]
+        assert (row["match_layer"], row["match_head"]) == head_b
+        assert row["distance"] < 1e-6 and row["mutual"]
+    for matches in table["matches"]:
+        assert len(matches) == 2 and matches[0][2] <= matches[1][2]
+
+
+def test_runs_of_one_shape_over_other_corpora_are_matched_and_runs_without_fingerprints_refused(
+    run_a: Path, tmp_path: Path
+) -> None:
     stranger = make_synthetic_run(
         tmp_path / "stranger", layers=2, heads=3, tokens=30, seq_len=(30, 30), layouts=(), seed=11
     )
-    with pytest.raises(AttentionVizError, match="share no sequence"):
-        compare(av.open(run_a), stranger)
+    table = compare(av.open(run_a), stranger)
+    assert table.attrs["kind"] == "match" and "share no sequence" in table.attrs["why"]
+    bare = make_synthetic_run(
+        tmp_path / "bare", layers=1, heads=2, tokens=30, layouts=(), metrics=False, seed=3
+    )
+    with pytest.raises(AttentionVizError, match="no head fingerprints"):
+        compare(av.open(run_a), bare)

@@ -60,13 +60,18 @@ def test_runs_of_a_training_series_say_their_series_and_step(client: TestClient)
 
 def test_comparison_gives_every_head_its_drift_and_parts(client: TestClient) -> None:
     answer = client.get("/api/runs/alpha/compare/beta").json()
-    assert (answer["run"], answer["other"], answer["layout"]) == ("alpha", "beta", "pca.2d")
+    assert (answer["run"], answer["other"], answer["kind"], answer["layout"]) == (
+        "alpha",
+        "beta",
+        "drift",
+        "pca.2d",
+    )
     assert answer["shared_tokens"] == 150
     heads = {(h["layer"], h["head"]): h for h in answer["heads"]}
     assert len(heads) == 6
     assert heads[(0, 1)]["layout"] > 0.5, "scrambled tokens"
     assert heads[(1, 2)]["layout"] < 1e-9, "turned and scaled: the same picture"
-    assert all(h["attention"] == 0.0 for h in heads.values())
+    assert all(h["attention"] == 0.0 and h["fingerprint"] == 0.0 for h in heads.values())
     assert max(heads.values(), key=lambda h: h["drift"]) is heads[(0, 1)]
     itself = client.get("/api/runs/alpha/compare/alpha").json()
     assert all(h["drift"] == 0.0 for h in itself["heads"])
@@ -101,10 +106,18 @@ def test_run_alignments_lay_each_head_over_the_one_above_and_the_one_beside(
     assert heads[(1, 1)]["previous_layer"]["residual"] > 0.1, "unrelated heads leave a residual"
 
 
-def test_runs_that_cannot_be_compared_answer_with_one_line(client: TestClient) -> None:
-    response = client.get("/api/runs/alpha/compare/narrow")
-    assert response.status_code == 400
-    assert "different architectures" in response.json()["detail"]
+def test_runs_of_another_architecture_get_each_heads_nearest_heads(client: TestClient) -> None:
+    answer = client.get("/api/runs/alpha/compare/narrow").json()
+    assert answer["kind"] == "match" and "different architectures" in answer["why"]
+    assert len(answer["heads"]) == 6
+    for head in answer["heads"]:
+        assert head["drift"] is None
+        distances = [m["distance"] for m in head["matches"]]
+        assert len(distances) == 3 and distances == sorted(distances)
+        assert all(0 <= m["layer"] < 2 and 0 <= m["head"] < 2 for m in head["matches"])
+
+
+def test_runs_that_cannot_be_aligned_answer_with_one_line(client: TestClient) -> None:
     assert client.get("/api/runs/alpha/compare/nothing").status_code == 404
     assert client.get("/api/runs/alpha/compare/narrow/pca.2d").status_code == 400
     assert client.get("/api/runs/alpha/alignments/tsne.2d").status_code == 404, "no head has it"
@@ -126,7 +139,11 @@ def test_an_export_of_several_runs_writes_the_comparisons_the_app_asks_for(
         assert written == client.get(f"/api/runs/{run}/compare/{other}").json()
         aligned = json.loads((api / run / "compare" / other / "pca.3d").read_text())
         assert aligned == client.get(f"/api/runs/{run}/compare/{other}/pca.3d").json()
-    assert not (api / "alpha" / "compare" / "narrow").exists(), "another architecture: nothing to compare"
+    matched = json.loads((api / "alpha" / "compare" / "narrow" / "index.html").read_text())
+    assert matched == client.get("/api/runs/alpha/compare/narrow").json(), (
+        "another architecture: matched heads"
+    )
+    assert not (api / "alpha" / "compare" / "narrow" / "pca.2d").exists(), "nothing to align"
     assert (api / "step-00000020" / "compare" / "step-00000010").exists()
     assert (api / "step-00000030" / "compare" / "step-00000000").exists(), "each step against the first"
     assert not (api / "step-00000030" / "compare" / "step-00000010").exists(), "a series: consecutive steps"

@@ -138,19 +138,30 @@ export interface Alignments {
   heads: HeadAlignment[];
 }
 
-/** How one head changed from the run to the other run (`analysis.compare`); null: not computed. */
+/** A head of the other run near this one on the fingerprint (`analysis.matching`). */
+export interface HeadMatch {
+  layer: number;
+  head: number;
+  distance: number;
+}
+
+/** How one head changed from the run to the other run (`analysis.compare`), or, for runs of different models or corpora, the other run's heads that match it; null: not computed. */
 export interface HeadDrift {
   layer: number;
   head: number;
   drift: number | null;
   attention: number | null;
+  fingerprint: number | null;
   layout: number | null;
+  matches: HeadMatch[];
 }
 
-/** Every head of a run against the same head of another run of its architecture and corpus. */
+/** Every head of a run against the same head of another run of its architecture and corpus (kind "drift"), or against its nearest heads of another model's run (kind "match"). */
 export interface Comparison {
   run: string;
   other: string;
+  kind: string;
+  why: string;
   layout: string | null;
   shared_sequences: number;
   shared_tokens: number;
@@ -254,7 +265,7 @@ export const routes = {
   valueNorms: (p: { run: string; layer: number; head: number; seq: number }): string => `runs/${enc(p.run)}/layers.${p.layer}.heads.${p.head}/value-norms/${p.seq}`,
   /** Layer and head scrubbing: for every head, the Procrustes transforms laying its layout over the head above it (layer - 1) and the head left of it (head - 1) */
   runAlignments: (p: { run: string; layout: string }): string => `runs/${enc(p.run)}/alignments/${enc(p.layout)}`,
-  /** How every head changed from this run to the other (one architecture, shared sequences): drift, the attention part (mean Jensen-Shannon divergence) and the layout part (Procrustes residual) */
+  /** How every head changed from this run to the other (one architecture, shared sequences): drift, the attention part (mean Jensen-Shannon divergence), the fingerprint part and the layout part (Procrustes residual); for runs of different models or corpora (kind match), each head's nearest heads of the other run by fingerprint */
   comparison: (p: { run: string; other: string }): string => `runs/${enc(p.run)}/compare/${enc(p.other)}`,
   /** For every head, the Procrustes transform laying the other run's head over this run's, over the tokens of their shared sequences */
   compareAlignments: (p: { run: string; other: string; layout: string }): string => `runs/${enc(p.run)}/compare/${enc(p.other)}/${enc(p.layout)}`,

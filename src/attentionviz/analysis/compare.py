@@ -1,21 +1,29 @@
 """How each head changed between two runs of one architecture over one corpus (checkpoints, fine-tunes,
-a model before and after an edit).
+a model before and after an edit), or, for runs of different models or corpora, which head of B
+each head of A matches.
 
-    table = compare(run_a, run_b)     one row per head: layer, head, drift, attention, layout
+    table = compare(run_a, run_b)     drift: one row per head: layer, head, drift, attention,
+                                      fingerprint, layout; or matching (`analysis.matching`)
 
 For every head (l, h) of A and the same head of B, over the sequences both runs captured
 (`shared_corpus`: the same token ids):
 
 - `attention`: the mean Jensen-Shannon divergence (base 2, so in [0, 1]) between A's and B's
   attention of each query, over the shared sequences' queries: what the head *does* differently;
+- `fingerprint`: how far the head's fingerprint (`analysis.fingerprint`: its metrics and probe
+  scores, attention by offset, q/k geometry; standardised over the heads of both runs) moved,
+  as d / (d + s) in [0, 1) with s the median distance between two heads of one run: 1/2 when
+  the head moved as far as two different heads are apart; what the head *is* differently;
 - `layout`: the Procrustes residual (`align.procrustes`, in [0, 1]) of B's layout aligned to A's over
   the shared tokens' query and key rows: how the head's query/key picture moved, beyond rotation,
   reflection, scale and shift;
 - `drift`: the mean of the parts a head has, exactly 0 for identical heads (identical attention gives
-  JS 0 exactly; identical layouts give residual 0 exactly) and at most 1.
+  JS 0 exactly, identical fingerprints distance 0 exactly, identical layouts residual 0 exactly)
+  and at most 1.
 
 Attention is derived from the stored queries and keys (`Head.attention`), never read from a stored
-matrix.
+matrix. Runs of two architectures, or with no sequence in common, are matched by fingerprint
+instead (`matching.match_heads`): a head index means nothing across models.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from attentionviz.analysis.align import procrustes
+from attentionviz.analysis.matching import DEFAULT_MATCHES, MatchReport
 from attentionviz.errors import AttentionVizError
 from attentionviz.layouts import Layout
 from attentionviz.store.reader import Head, Run
@@ -35,9 +44,11 @@ from attentionviz.store.reader import Head, Run
 if TYPE_CHECKING:
     import pandas as pd
 
+    from attentionviz.analysis.fingerprint import FingerprintSpace
+
 log = logging.getLogger(__name__)
 
-PARTS = ("attention", "layout")
+PARTS = ("attention", "fingerprint", "layout")
 COLUMNS = ("layer", "head", "drift", *PARTS)
 DEFAULT_MAX_TOKENS = 5000  # shared tokens whose attention rows are compared (a seeded sample of sequences)
 
@@ -91,22 +102,31 @@ def _rows(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.concatenate([np.arange(s, s + n) for s, n in zip(starts, lengths, strict=True)])
 
 
-def check_comparable(run_a: Run, run_b: Run, shared: SharedCorpus) -> None:
-    """Head-by-head comparison needs one architecture and some sequences in common."""
+def why_not_comparable(run_a: Run, run_b: Run, shared: SharedCorpus) -> str | None:
+    """Why two runs cannot be compared head by head (None when they can): head-by-head comparison
+    needs one architecture and some sequences in common."""
     a, b = run_a.info, run_b.info
     shape_a = (a.architecture, a.layers, a.heads, a.kv_heads, a.head_dim)
     shape_b = (b.architecture, b.layers, b.heads, b.kv_heads, b.head_dim)
     if shape_a != shape_b:
-        raise AttentionVizError(
+        return (
             f"{run_a.path.name} ({a.architecture}, {a.layers}x{a.heads} heads, head dim {a.head_dim}) and "
             f"{run_b.path.name} ({b.architecture}, {b.layers}x{b.heads}, head dim {b.head_dim}) are different architectures; "
             "head-by-head comparison needs two runs of one architecture"
         )
     if not shared.n_sequences:
-        raise AttentionVizError(
+        return (
             f"{run_a.path.name} and {run_b.path.name} share no sequence (no sequence has the same token ids "
             "in both); build both from the same corpus with the same --seed and --max-tokens"
         )
+    return None
+
+
+def check_comparable(run_a: Run, run_b: Run, shared: SharedCorpus) -> None:
+    """Raise `why_not_comparable`'s reason, if any."""
+    why = why_not_comparable(run_a, run_b, shared)
+    if why:
+        raise AttentionVizError(why)
 
 
 def js_divergence_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -187,9 +207,32 @@ def compare(
     *,
     layout: str | Layout | None = None,
     max_tokens: int | None = DEFAULT_MAX_TOKENS,
+    matches: int = DEFAULT_MATCHES,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
-    """One row per head (layer, head order): `drift` and its parts `attention` and `layout`.
+    """`drift_table` for runs of one architecture over one corpus, else `matching.match_heads`
+    (with `matches` nearest heads of B per head of A). `table.attrs["kind"]` says which
+    ("drift" or "match"); a matching table's `attrs["why"]` says why it is not a drift table."""
+    why = why_not_comparable(run_a, run_b, shared_corpus(run_a, run_b))
+    if why is None:
+        return drift_table(run_a, run_b, layout=layout, max_tokens=max_tokens, progress=progress)
+    from attentionviz.analysis.matching import match_heads
+
+    table = match_heads(run_a, run_b, k=matches)
+    table.attrs["why"] = why
+    return table
+
+
+def drift_table(
+    run_a: Run,
+    run_b: Run,
+    *,
+    layout: str | Layout | None = None,
+    max_tokens: int | None = DEFAULT_MAX_TOKENS,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """One row per head (layer, head order): `drift` and its parts `attention`, `fingerprint` and
+    `layout`.
 
     `layout`: the layout whose Procrustes residual is the layout part (default: the first 2D layout
     both runs have; no layout part when they have none in common). `max_tokens`: compare the
@@ -202,14 +245,16 @@ def compare(
     check_comparable(run_a, run_b, shared)
     chosen = common_layout(run_a, run_b, layout)
     seq_a, seq_b = sample_sequences(shared, run_a, max_tokens)
+    fingerprint = fingerprint_change(run_a, run_b)  # [layers * heads], layer-major
     info = run_a.info
-    rows = []
+    rows: list[dict[str, Any]] = []
     total = info.layers * info.heads
     for layer in range(info.layers):
         for head in range(info.heads):
             head_a, head_b = run_a.head(layer, head), run_b.head(layer, head)
             parts = {
                 "attention": attention_change(head_a, head_b, seq_a, seq_b),
+                "fingerprint": float(fingerprint[len(rows)]),
                 "layout": _layout_part(head_a, head_b, chosen, shared),
             }
             rows.append({"layer": layer, "head": head, "drift": drift(parts), **parts})
@@ -217,6 +262,7 @@ def compare(
                 progress(len(rows), total)
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table.attrs.update(
+        kind="drift",
         run_a=str(run_a.path),
         run_b=str(run_b.path),
         layout=chosen.key if chosen else None,
@@ -226,6 +272,56 @@ def compare(
     )
     log.info("compared %s with %s: %d heads", run_a.path, run_b.path, len(table))
     return table
+
+
+def fingerprint_change(run_a: Run, run_b: Run) -> np.ndarray:
+    """[layers * heads] (layer-major) how far each head's fingerprint moved from A to B, as
+    d / (d + s) in [0, 1): d its distance, s the median distance between two heads of one run.
+    Exactly 0 for identical fingerprints; NaN for a head with no fingerprint value in either run
+    (nothing analysed yet).
+
+    Every column is standardised over the heads of both runs, the q/k geometry too (the atlas
+    standardises it within each run, for runs of different models): one architecture's geometry
+    is comparable as it is, and a head whose fingerprint did not change must not move because
+    another head of its run did.
+    """
+    from attentionviz.analysis.fingerprint import FingerprintSpace, fingerprints
+
+    table_a, table_b = fingerprints(run_a), fingerprints(run_b)
+    space = FingerprintSpace.fit([table_a, table_b])
+    values_a, values_b = (
+        t.reindex(columns=list(space.columns)).to_numpy(np.float64) for t in (table_a, table_b)
+    )
+    x_a, x_b = _standardised(space, values_a), _standardised(space, values_b)  # [H, F]
+    moved = np.sqrt(((x_a - x_b) ** 2).sum(axis=1))  # exactly 0 where the rows are equal
+    apart = np.concatenate([_off_diagonal(_pairwise(x)) for x in (x_a, x_b)])
+    typical = float(np.median(apart)) if len(apart) else 0.0
+    # (every head alike: any move at all is a whole move)
+    part = moved / (moved + typical) if typical > 0 else np.where(moved > 0, 1.0, 0.0)
+    present = np.isfinite(values_a).any(axis=1) | np.isfinite(values_b).any(axis=1)
+    found: np.ndarray = np.where(present, part, np.nan)
+    return found
+
+
+def _standardised(space: FingerprintSpace, values: np.ndarray) -> np.ndarray:
+    """[H, F] every column standardised with the space's moments over both runs, group-weighted
+    (a missing value counts as the mean)."""
+    scaled = np.divide(
+        values - space.mean, space.spread, out=np.zeros_like(values), where=space.spread > 1e-12
+    )
+    weighted: np.ndarray = np.where(np.isfinite(values), scaled, 0.0) * space.weight
+    return weighted
+
+
+def _pairwise(x: np.ndarray) -> np.ndarray:
+    difference = x[:, None, :] - x[None, :, :]
+    distances: np.ndarray = np.sqrt((difference**2).sum(axis=-1))
+    return distances
+
+
+def _off_diagonal(square: np.ndarray) -> np.ndarray:
+    off: np.ndarray = square[~np.eye(len(square), dtype=bool)]
+    return off
 
 
 def _layout_part(head_a: Head, head_b: Head, layout: Layout | None, shared: SharedCorpus) -> float:
@@ -258,18 +354,27 @@ class ComparisonReport:
             f"same architecture; {attrs['shared_sequences']:,} shared sequences ({attrs['shared_tokens']:,} tokens), "
             f"attention compared over {attrs['compared_sequences']:,} of them; "
             + (f"layout part from {layout}" if layout else "no layout in common (attention only)"),
-            "drift = mean of attention (Jensen-Shannon divergence of each query's attention, 0..1) and "
-            "layout (Procrustes residual, 0..1)",
+            "drift = mean of attention (Jensen-Shannon divergence of each query's attention, 0..1), "
+            "fingerprint (how far the head's fingerprint moved, d / (d + typical gap between two heads), 0..1) "
+            "and layout (Procrustes residual, 0..1)",
             f"{'most changed heads' if len(shown) < len(ranked) else 'heads, most changed first'}"
             + (f" ({len(shown)} of {len(ranked)}; --top 0 for all)" if len(shown) < len(ranked) else ""),
-            f"{'layer':>5} {'head':>4} {'drift':>7} {'attention':>9} {'layout':>7}",
+            f"{'layer':>5} {'head':>4} {'drift':>7} {'attention':>9} {'fingerprint':>11} {'layout':>7}",
         ]
         for row in shown.itertuples():
             lines.append(
-                f"{row.layer:>5} {row.head:>4} {_number(row.drift):>7} {_number(row.attention):>9} {_number(row.layout):>7}"
+                f"{row.layer:>5} {row.head:>4} {_number(row.drift):>7} {_number(row.attention):>9} "
+                f"{_number(row.fingerprint):>11} {_number(row.layout):>7}"
             )
         return "\n".join(lines)
 
 
 def _number(value: Any) -> str:
     return "-" if np.isnan(value) else f"{value:.4f}"
+
+
+def report_of(table: pd.DataFrame, top: int | None = 20) -> ComparisonReport | MatchReport:
+    """What `attentionviz compare` prints for a `compare` table of either kind."""
+    if table.attrs.get("kind") == "match":
+        return MatchReport(table, top, table.attrs.get("why", ""))
+    return ComparisonReport(table, top)

@@ -56,7 +56,8 @@ def build_step(
     overwrite: bool = False,
     **settings: Any,
 ) -> Path:
-    """Capture `corpus` through the model as it is now into `out/step-NNNNNNNN`, then embed it.
+    """Capture `corpus` (and the probe sequences) through the model as it is now into
+    `out/step-NNNNNNNN`, then embed it and compute its head atlas (what `compare` fingerprints).
 
     `model` is the model being trained (a task model such as `...ForCausalLM` is captured through
     its base model); it is left in the mode (train / eval) it was in, its weights untouched.
@@ -64,8 +65,10 @@ def build_step(
     A step folder that holds another capture (a new training run into the same series) is an
     error unless `overwrite`. Returns the step's run folder.
     """
+    from attentionviz.analysis.pipeline import analyse_run
     from attentionviz.capture import loading
     from attentionviz.capture.pipeline import capture
+    from attentionviz.capture.probes import capture_probes, probe_kinds
     from attentionviz.corpus import open_corpus
     from attentionviz.embed.pipeline import embed_run
     from attentionviz.embed.plan import plan_layouts
@@ -86,6 +89,8 @@ def build_step(
         try:
             loaded = loading.in_memory(base, tokenizer=tokenizer, processor=processor, name=name)
             capture(loaded, source, run_dir, options)
+            probes = dataclasses.replace(options, probes=probe_kinds(options.probes))
+            capture_probes(loaded, run_dir, probes)
         finally:
             model.train(was_training)
         mark_step(run_dir, series=Path(out).resolve().name, step=step)
@@ -97,6 +102,7 @@ def build_step(
                 workers=options.workers,
                 seed=options.seed,
             )
+            analyse_run(run_dir, workers=options.workers, seed=options.seed)  # the head atlas
     log.info("built training step %d into %s", step, run_dir)
     return run_dir
 

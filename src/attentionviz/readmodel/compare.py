@@ -1,7 +1,8 @@
 """The records of compare mode and scrubbing: how each head changed between two runs, and the
 Procrustes transforms that lay one layout over another so a token keeps its place on screen.
 
-    comparison(scope, run, other)                 drift of every head (`analysis.compare`)
+    comparison(scope, run, other)                 drift of every head (`analysis.compare`), or
+                                                  each head's nearest heads of another model
     compare_alignments(scope, run, other, layout) the other run's head (l, h) laid over this run's
     run_alignments(scope, run, layout)            head (l, h) laid over (l - 1, h) and over (l, h - 1)
 
@@ -23,7 +24,14 @@ from attentionviz.analysis.series import training_step
 from attentionviz.errors import AttentionVizError, RunNotFound
 from attentionviz.layouts import Layout
 from attentionviz.readmodel.layouts import check_layout
-from attentionviz.readmodel.models import Alignments, Comparison, HeadAlignment, HeadDrift, Transform
+from attentionviz.readmodel.models import (
+    Alignments,
+    Comparison,
+    HeadAlignment,
+    HeadDrift,
+    HeadMatch,
+    Transform,
+)
 from attentionviz.readmodel.scope import Scope
 from attentionviz.store import names
 from attentionviz.store.reader import Run
@@ -33,22 +41,54 @@ def comparison(scope: Scope, run_id: str, other_id: str) -> Comparison:
     run, other = scope.run(run_id), scope.run(other_id)
     table = _compared(str(run.path), _state(run), str(other.path), _state(other))
     shown = [row for row in table.to_dict("records") if scope.shows(run, int(row["layer"]), int(row["head"]))]
+    attrs = table.attrs
+    if attrs["kind"] == "match":
+        return Comparison(
+            run=run_id,
+            other=other_id,
+            kind="match",
+            why=attrs["why"],
+            layout=None,
+            shared_sequences=0,
+            shared_tokens=0,
+            compared_sequences=0,
+            heads=[_matched(row) for row in shown],
+        )
     return Comparison(
         run=run_id,
         other=other_id,
-        layout=table.attrs["layout"],
-        shared_sequences=table.attrs["shared_sequences"],
-        shared_tokens=table.attrs["shared_tokens"],
-        compared_sequences=table.attrs["compared_sequences"],
+        kind="drift",
+        why="",
+        layout=attrs["layout"],
+        shared_sequences=attrs["shared_sequences"],
+        shared_tokens=attrs["shared_tokens"],
+        compared_sequences=attrs["compared_sequences"],
         heads=[
             HeadDrift(
                 layer=int(row["layer"]),
                 head=int(row["head"]),
                 drift=_finite(row["drift"]),
                 attention=_finite(row["attention"]),
+                fingerprint=_finite(row["fingerprint"]),
                 layout=_finite(row["layout"]),
+                matches=[],
             )
             for row in shown
+        ],
+    )
+
+
+def _matched(row: dict[str, Any]) -> HeadDrift:
+    """A head of a matching table: its nearest heads of the other run."""
+    return HeadDrift(
+        layer=int(row["layer"]),
+        head=int(row["head"]),
+        drift=None,
+        attention=None,
+        fingerprint=None,
+        layout=None,
+        matches=[
+            HeadMatch(layer=layer, head=head, distance=distance) for layer, head, distance in row["matches"]
         ],
     )
 
@@ -112,17 +152,24 @@ def _check_some(heads: list[HeadAlignment], run_id: str, layout: Layout) -> None
 def comparable(scope: Scope, run_id: str, other_id: str) -> bool:
     """Whether two runs can be compared head by head (one architecture, some sequences in common)."""
     run, other = scope.run(run_id), scope.run(other_id)
+    shared = _shared(str(run.path), _state(run), str(other.path), _state(other))
+    return analysis.why_not_comparable(run, other, shared) is None
+
+
+def matchable(scope: Scope, run_id: str, other_id: str) -> bool:
+    """Whether two runs' heads can be matched by fingerprint (both have fingerprints)."""
+    from attentionviz.analysis.matching import fingerprint_tables
+
     try:
-        analysis.check_comparable(
-            run, other, _shared(str(run.path), _state(run), str(other.path), _state(other))
-        )
+        fingerprint_tables(scope.run(run_id), scope.run(other_id))
     except AttentionVizError:
         return False
     return True
 
 
 def compare_pairs(scope: Scope, run_id: str) -> Iterator[dict[str, Any]]:
-    """The comparisons a static export writes for `run_id`: with every comparable run, except that
+    """The comparisons a static export writes for `run_id`: with every run it can be compared with
+    head by head or matched with by fingerprint, except that
     within a training series only consecutive steps (what scrubbing shows) and each step with the
     first one (the model before training) are compared."""
     steps = {other: training_step(scope.run(other)) for other in scope.run_ids()}
@@ -135,7 +182,7 @@ def compare_pairs(scope: Scope, run_id: str) -> Iterator[dict[str, Any]]:
             low, high = sorted((mine[1], theirs[1]))
             if low != series[0] and series.index(high) - series.index(low) > 1:
                 continue
-        if comparable(scope, run_id, other):
+        if comparable(scope, run_id, other) or matchable(scope, run_id, other):
             yield {"run": run_id, "other": other}
 
 

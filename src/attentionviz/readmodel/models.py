@@ -101,21 +101,35 @@ class RelatedHead(Record):
     distance: float
 
 
+class HeadMatch(Record):
+    """A head of the other run near this one on the fingerprint (`analysis.matching`)."""
+
+    layer: int
+    head: int
+    distance: float  # euclidean, in the fingerprint space standardised over both runs' heads
+
+
 class HeadDrift(Record):
-    """How one head changed from the run to the other run (`analysis.compare`); null: not computed."""
+    """How one head changed from the run to the other run (`analysis.compare`), or, for runs of
+    different models or corpora, the other run's heads that match it; null: not computed."""
 
     layer: int
     head: int
     drift: float | None
     attention: float | None  # mean Jensen-Shannon divergence of each query's attention, 0..1
+    fingerprint: float | None  # how far the head's fingerprint moved, d / (d + typical gap), 0..1
     layout: float | None  # Procrustes residual of the other run's layout aligned to this run's, 0..1
+    matches: list[HeadMatch]  # kind "match": the other run's nearest heads, nearest first
 
 
 class Comparison(Record):
-    """Every head of a run against the same head of another run of its architecture and corpus."""
+    """Every head of a run against the same head of another run of its architecture and corpus
+    (kind "drift"), or against its nearest heads of another model's run (kind "match")."""
 
     run: str
     other: str
+    kind: str  # "drift": head by head; "match": heads matched by fingerprint
+    why: str  # kind "match": why the runs are not compared head by head
     layout: str | None  # the layout of the layout part
     shared_sequences: int
     shared_tokens: int

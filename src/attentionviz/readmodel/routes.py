@@ -266,9 +266,11 @@ def _per_layout(scope: Scope, run_id: str) -> Iterator[dict[str, Any]]:
 
 
 def _per_pair_layout(scope: Scope, run_id: str) -> Iterator[dict[str, Any]]:
-    """Every layout both runs of a compared pair have."""
+    """Every layout both runs of a pair compared head by head have (matched runs are not aligned)."""
     mine = runs.layout_availability(scope, run_id)
     for pair in compare.compare_pairs(scope, run_id):
+        if not compare.comparable(scope, run_id, pair["other"]):
+            continue
         theirs = runs.layout_availability(scope, pair["other"])
         for key in mine:
             if mine[key] and theirs.get(key):
@@ -514,7 +516,9 @@ ROUTES: tuple[Route, ...] = (
         "comparison",
         "/runs/{run}/compare/{other}",
         "How every head changed from this run to the other (one architecture, shared sequences): "
-        "drift, the attention part (mean Jensen-Shannon divergence) and the layout part (Procrustes residual)",
+        "drift, the attention part (mean Jensen-Shannon divergence), the fingerprint part and the layout "
+        "part (Procrustes residual); for runs of different models or corpora (kind match), each head's "
+        "nearest heads of the other run by fingerprint",
         "compare",
         Json(Comparison),
         lambda scope, run, other: compare.comparison(scope, run, other),
