@@ -1,10 +1,11 @@
 // Compare mode's state: run B (the run compared with), how every head changed from the run shown to
 // the run its drift is measured against (B, or the previous step of a training series while
-// scrubbing through it), and B's view of the selected sequence.
+// scrubbing through it), or, for runs of different models or corpora, which heads of B match each
+// head (by fingerprint), and B's view of the selected sequence.
 
 import { RunData } from "../data/run-data";
 import { stepFrom } from "../data/series";
-import type { Comparison, DataSource, RunSummary } from "../data/types";
+import type { Comparison, DataSource, HeadMatch, RunSummary } from "../data/types";
 import type { Selection } from "./selection.svelte";
 
 export interface CompareState {
@@ -56,4 +57,22 @@ export function driftOf(layer: number, head: number): number | null {
 /** The largest drift of any head (the top of the colour scale). */
 export function maxDrift(): number {
   return Math.max(0, ...(comparing.comparison?.heads.map((h) => h.drift ?? 0) ?? []));
+}
+
+/** Runs of different models or corpora: B's heads nearest head (layer, head) by fingerprint, nearest first. */
+export function matchesOf(layer: number, head: number): HeadMatch[] {
+  const comparison = comparing.comparison;
+  if (comparison?.kind !== "match") return [];
+  return comparison.heads.find((h) => h.layer === layer && h.head === head)?.matches ?? [];
+}
+
+/** Runs of different models or corpora: the `n` heads best matched (smallest distance to their nearest head of B). */
+export function bestMatched(n: number): { layer: number; head: number; match: HeadMatch }[] {
+  const comparison = comparing.comparison;
+  if (comparison?.kind !== "match") return [];
+  return comparison.heads
+    .filter((h) => h.matches.length > 0)
+    .map((h) => ({ layer: h.layer, head: h.head, match: h.matches[0] }))
+    .sort((a, b) => a.match.distance - b.match.distance)
+    .slice(0, n);
 }

@@ -20,7 +20,7 @@ import { driftColor } from "../views/drift";
 import { Scrub } from "../views/scrub";
 import { selectionLayers } from "../views/selection-layers";
 import { MatrixPatches, atlasFor, loadAtlas, patchLayers } from "../views/patches";
-import { comparing, driftOf, maxDrift, syncComparison } from "./compare.svelte";
+import { comparing, driftOf, matchesOf, maxDrift, syncComparison } from "./compare.svelte";
 import { loadSelection, selection } from "./selection.svelte";
 import { app } from "./state.svelte";
 import { cellTooltip, pointTooltip } from "./tooltips";
@@ -418,10 +418,13 @@ export class Controller {
     await tick(); // the map is drawn by the DOM: let it update before the render event
   }
 
-  /** The Single View of the head shown: alone, or beside run B's (laid over it when they share a corpus). */
+  /** The Single View of the head shown: alone, or beside run B's (laid over it when they share a
+   * corpus), or, for runs of different models or corpora, beside B's head that matches it best. */
   private async headView(data: RunData, key: string): Promise<SingleView> {
     const other = comparing.other;
     if (!other) return new SingleView(data, app.layer, app.head, key);
+    const match = matchesOf(app.layer, app.head)[0];
+    if (match) return new CompareView(data, app.layer, app.head, key, { data: other, layer: match.layer, head: match.head, transform: null });
     const found = comparing.comparison?.heads.some((h) => h.layer === app.layer && h.head === app.head);
     let transform = null;
     if (found && other.has(app.layer, app.head, key)) {
@@ -761,6 +764,12 @@ export class Controller {
     return [rect.left + screen[0], rect.top + screen[1]];
   }
 
+  /** Compare mode: the run and head shown beside the open head (run B's), or null (tests check which). */
+  besideHead(): { run: string; layer: number; head: number } | null {
+    const single = this.single;
+    return single instanceof CompareView ? { run: single.other.data.id, layer: single.b.layer, head: single.b.head } : null;
+  }
+
   /** Redraw after an edit in the Sentence View (the scatterplot's lines follow it). */
   async redrawSelection(): Promise<void> {
     const generation = this.beginRender();
@@ -795,10 +804,12 @@ export class Controller {
     } else if (selection.current) await this.select(null);
   }
 
-  /** Compare mode: how much the head under the pointer changed against the other run. */
+  /** Compare mode: how much the head under the pointer changed against the other run, or its best match there. */
   private driftLines(cell: Cell): string[] {
+    const match = matchesOf(cell.layer, cell.head)[0];
+    if (match) return [`nearest head of ${comparing.against}: L${match.layer} H${match.head} (distance ${match.distance.toFixed(3)})`];
     const drift = comparing.comparison?.heads.find((h) => h.layer === cell.layer && h.head === cell.head);
-    return drift ? [`drift ${fixed(drift.drift)} against ${comparing.against}`, `attention ${fixed(drift.attention)} · layout ${fixed(drift.layout)}`] : [];
+    return drift ? [`drift ${fixed(drift.drift)} against ${comparing.against}`, `attention ${fixed(drift.attention)} · fingerprint ${fixed(drift.fingerprint)} · layout ${fixed(drift.layout)}`] : [];
   }
 
   /** Screen rectangles (CSS pixels, page coordinates) of every Matrix cell; for tests and exports. */

@@ -1,9 +1,9 @@
 // What the app holds of a run in the browser. The records (RunSummary, RunDetails, HeadDetails) and
 // the frames' metadata are generated from the read model (api.gen.ts); these are the decoded forms.
 
-import type { Alignments, Comparison, HeadDetails, RelatedHead, RunDetails, RunSummary, Transform } from "./api.gen";
+import type { Alignments, Comparison, HeadDetails, HeadMatch, RelatedHead, RunDetails, RunSummary, Transform } from "./api.gen";
 
-export type { Alignments, Comparison, HeadDetails, RelatedHead, RunDetails, RunSummary, Transform };
+export type { Alignments, Comparison, HeadDetails, HeadMatch, RelatedHead, RunDetails, RunSummary, Transform };
 
 /** The token table, columnar. Row t is global token t; layout rows t (query) and N + t (key). */
 export interface TokenTable {
