@@ -34,6 +34,15 @@ def _build(folder: Path, out: Path, step: int, corpus: list[str]) -> Path:
     return Path(av.build_step(model, corpus, out=out, step=step, tokenizer=tokenizer(), **SETTINGS).path)
 
 
+def _after_over(checkpoints: Path, out: Path, seed: int) -> Path:
+    """The checkpoint after the drop built again over 40 sequences `<bos> R R` drawn with `seed`
+    (1: the series' own corpus)."""
+    from attentionviz.toys import repeated_segments_text
+
+    corpus = repeated_segments_text(40, seed=seed)
+    return _build(checkpoints / "after", out, checkpoint_info(checkpoints)["after"], corpus)
+
+
 @pytest.fixture(scope="module")
 def checkpoints() -> Path:
     return induction_checkpoints()
@@ -99,31 +108,16 @@ def test_compare_ranks_the_heads_that_learned_to_copy_as_the_most_changed(series
 def test_a_rebuild_of_a_checkpoint_has_zero_drift_in_every_part(
     series: tuple[Path, Path], checkpoints: Path, tmp_path: Path
 ) -> None:
-    from attentionviz.toys import repeated_segments_text
-
     _, after = series
-    again = _build(
-        checkpoints / "after",
-        tmp_path / "again",
-        checkpoint_info(checkpoints)["after"],
-        repeated_segments_text(40),
-    )
-    table = av.compare(after, again)
+    table = av.compare(after, _after_over(checkpoints, tmp_path / "again", seed=1))
     assert (table[["drift", "attention", "fingerprint", "layout"]] == 0.0).all().all()
 
 
 def test_the_same_model_over_another_corpus_matches_each_working_head_to_one_doing_the_same_job(
     series: tuple[Path, Path], checkpoints: Path, tmp_path: Path
 ) -> None:
-    from attentionviz.toys import repeated_segments_text
-
     _, after = series
-    other = _build(
-        checkpoints / "after",
-        tmp_path / "other",
-        checkpoint_info(checkpoints)["after"],
-        repeated_segments_text(40, seed=5),
-    )
+    other = _after_over(checkpoints, tmp_path / "other", seed=5)
     table = av.compare(after, other, matches=2)
     assert table.attrs["kind"] == "match" and "share no sequence" in table.attrs["why"]
     mine, theirs = roles(av.open(after)), roles(av.open(other))
