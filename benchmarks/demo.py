@@ -3,6 +3,7 @@
     python benchmarks/demo.py                 # MiniLM, 2,500 tokens (the demo's default)
     python benchmarks/demo.py --tokens 500    # a smaller sample
     python benchmarks/demo.py --model smollm2
+    python benchmarks/demo.py --model smollm2 --coarse-only   # not waiting for every full layout
     python benchmarks/demo.py --images        # the digits ViT
 
 Cold: an empty cache folder ($ATTENTIONVIZ_CACHE, which `cache_root()` reads): capture, PCA of
@@ -45,7 +46,7 @@ PHASES = {  # a line of the demo's log -> the phase that ends when it is printed
 
 
 def time_demo(
-    browser: Any, cache: Path, args: list[str], *, follow: bool = False
+    browser: Any, cache: Path, args: list[str], *, follow: bool = False, full: bool = True
 ) -> tuple[list[tuple[str, float]], float, str]:
     """([(phase, seconds since the command) as the demo logs them, then the background's phases
     when `follow`], seconds to the complete Matrix View, view and projection drawn)."""
@@ -90,16 +91,16 @@ def time_demo(
         projection = page.get_by_test_id("projection").input_value()
         context.close()
         if follow:
-            phases += background_phases(browser, url, start)
+            phases += background_phases(browser, url, start, full=full)
         return phases, complete, f"{event['view']} view, {projection}"
     finally:
         os.killpg(process.pid, signal.SIGINT)
         process.wait(30)
 
 
-def background_phases(browser: Any, url: str, start: float) -> list[tuple[str, float]]:
+def background_phases(browser: Any, url: str, start: float, *, full: bool = True) -> list[tuple[str, float]]:
     """While the background embed runs: when every head has a (coarse) t-SNE and a page opened on
-    t-SNE has drawn them all, and when every layout is at full resolution."""
+    t-SNE has drawn them all, and (`full`) when every layout is at full resolution."""
     run = url.split("?run=")[1]
     api = url.split("?")[0].rstrip("/") + f"/api/runs/{run}"
     phases = []
@@ -119,12 +120,13 @@ def background_phases(browser: Any, url: str, start: float) -> list[tuple[str, f
     drawn = page.get_by_test_id("projection").input_value()
     context.close()
     phases.append((f"page drew the complete coarse Matrix View ({drawn})", time.perf_counter() - start))
-    while True:
+    while full:
         now = details()
         if not now["coarse"] and all(len(h) == heads for h in now["layouts"].values()):
             break
         time.sleep(1.0)
-    phases.append(("every layout of every head at full resolution", time.perf_counter() - start))
+    if full:
+        phases.append(("every layout of every head at full resolution", time.perf_counter() - start))
     return phases
 
 
@@ -133,6 +135,9 @@ def main() -> None:
     parser.add_argument("--model", default="minilm", choices=["minilm", "smollm2"])
     parser.add_argument("--tokens", type=int, default=2500)
     parser.add_argument("--images", action="store_true", help="the digits ViT demo instead of text")
+    parser.add_argument(
+        "--coarse-only", action="store_true", help="stop following at the complete coarse t-SNE Matrix View"
+    )
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -142,7 +147,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         for label in ("cold", "warm"):
-            phases, complete, drawn = time_demo(browser, Path(tmp), demo_args, follow=label == "cold")
+            phases, complete, drawn = time_demo(
+                browser, Path(tmp), demo_args, follow=label == "cold", full=not args.coarse_only
+            )
             print(f"  {label}: first complete Matrix View after {complete:.1f} s ({drawn})")
             previous = 0.0
             for name, at in sorted(
