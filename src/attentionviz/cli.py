@@ -243,7 +243,7 @@ def serve(runs: tuple[str, ...], host: str, port: int, open_browser: bool) -> No
 @importance_options
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build(model: str, corpus: str, out: str, quiet: bool, **settings: Any) -> None:
-    """Capture MODEL's queries, keys and attention over CORPUS into a run folder, then embed every head.
+    """Capture MODEL's queries and keys over CORPUS into a run folder (attention is derived from them), then embed every head.
 
     MODEL is a hub id, a local model folder, a .gguf file, or an offline model: minilm, smollm2.
     CORPUS is a text file, JSONL / CSV / Parquet file, saved Hugging Face dataset, image folder,
