@@ -365,18 +365,23 @@ def timeline(run_dir: Path, heads: list[tuple[int, int]], *, cluster: str | None
 
     marks: dict[str, float] = {}
     start = time.perf_counter()
+
+    def mark(name: str) -> None:  # printed as it happens too: a long measurement cut short keeps its figures
+        marks[name] = time.perf_counter() - start
+        print(f"    {name} at {marks[name]:.0f} s", flush=True)
+
     embed_quick(run_dir, heads=heads)
-    marks["PCA"] = time.perf_counter() - start
+    mark("PCA")
 
     def coarse_progress(done: int, total: int) -> None:
         if done == total // 2:
-            marks["coarse t-SNE of every head (a complete t-SNE Matrix View)"] = time.perf_counter() - start
+            mark("coarse t-SNE of every head (a complete t-SNE Matrix View)")
         if done == total:
-            marks["coarse UMAP too"] = time.perf_counter() - start
+            mark("coarse UMAP too")
 
     embed_run(run_dir, heads=heads, refine=False, cluster=cluster, progress=coarse_progress)
     embed_run(run_dir, heads=heads, cluster=cluster)
-    marks["every full layout, metrics and fidelity"] = time.perf_counter() - start
+    mark("every full layout, metrics and fidelity")
     shutil.rmtree(run_dir.parent)
     return "; ".join(f"{name} at {seconds:.0f} s" for name, seconds in marks.items())
 
