@@ -9,18 +9,16 @@ import { layoutKey } from "../data/layout";
 import type { DataSource } from "../data/types";
 import { Canvas, type Camera2D, type Camera3D, type CameraChange } from "../render/canvas";
 import { legend } from "../render/colors";
-import { CELL, cellAt, cellOrigin, cellShown, chooseGrid, gridSize, nearestCell, setGrid, zoomToFit, type Cell } from "../render/geometry";
+import { CELL, cellAt, cellOrigin, cellShown, chooseGrid, nearestCell, setGrid, type Cell } from "../render/geometry";
 import { Overlay } from "../render/overlay";
 import { tokenOf, type DrawSettings } from "../views/common";
 import { DEFAULT_POINT_BUDGET } from "../views/lod";
 import { MatrixView, SOFTWARE_POINT_BUDGET, softwareRenderer } from "../views/matrix";
 import { SingleView } from "../views/single";
-import { CompareView, singleExtent } from "../views/compare";
-import { driftColor } from "../views/drift";
+import { CompareView } from "../views/compare";
 import { Scrub } from "../views/scrub";
 import { selectionLayers } from "../views/selection-layers";
 import { MatrixPatches, atlasFor, loadAtlas, patchLayers } from "../views/patches";
-import { comparing, driftOf, matchesOf, maxDrift, syncComparison } from "./compare.svelte";
 import { loadSelection, selection } from "./selection.svelte";
 import { app } from "./state.svelte";
 import { cellTooltip, pointTooltip } from "./tooltips";
@@ -30,13 +28,13 @@ import { metricLines } from "../atlas/metrics";
 import { isProbe, loadProbeSelection } from "../atlas/probe";
 import { atlas, loadHeadMap } from "../atlas/state.svelte";
 import { formatUrlState, type UrlState } from "./url";
+import { MATRIX_MARGIN, matrixCamera, singleCamera } from "./cameras";
+import { driftLines, driftTint, headView, syncCompare, syncOtherSelection } from "./compare-mode";
 
 const TRANSITION_MS = 650;
 const ENTER_FRACTION = 0.78;
 const LEAVE_FRACTION = 0.4;
 const POLL_MS = 5_000;
-/** Screen pixels around the Matrix View's grid: its layer headers on the left, head headers on top. */
-const MATRIX_MARGIN = { left: 44, top: 34, right: 12, bottom: 24 };
 
 export interface RenderEvent {
   view: string;
@@ -121,7 +119,7 @@ export class Controller {
     const idle = app.rendered;
     const generation = idle ? this.beginRender() : this.generation;
     if (this.fitted) {
-      canvas.moveTo(app.view === "matrix" ? this.matrixCamera() : this.singleCamera());
+      canvas.moveTo(app.view === "matrix" ? this.fit(matrixCamera(this.canvas!.size)) : this.fit(singleCamera(this.canvas!.size, this.scrub)));
     } else {
       const ratio = Math.min(this.lastSize.width, this.lastSize.height) / Math.max(1, Math.min(before.width, before.height));
       const camera = canvas.currentCamera;
@@ -193,7 +191,7 @@ export class Controller {
       this.scrub.reset();
       if (compareChanged) this.single = null; // drawn again in its own cell, alone or beside B
     }
-    if (compareChanged) await this.syncCompare();
+    if (compareChanged) await syncCompare(this.source);
     // scrubbing: the new head's points move from where the last one's are; the camera stays
     const scrubbing = app.scrub !== "" && !compareChanged && app.view === "single" && before.view === "single";
     const atlasChanged = (["metric", "sort", "top", "mapMethod", "mapColor"] as const).some((k) => app[k] !== before[k]);
@@ -226,7 +224,7 @@ export class Controller {
 
   resetCamera(): void {
     if (!this.canvas || !this.data) return;
-    this.canvas.moveTo(app.view === "matrix" ? this.matrixCamera() : this.singleCamera(), TRANSITION_MS);
+    this.canvas.moveTo(app.view === "matrix" ? this.fit(matrixCamera(this.canvas!.size)) : this.fit(singleCamera(this.canvas!.size, this.scrub)), TRANSITION_MS);
     if (app.view === "single" && this.single) this.scheduleLabels();
   }
 
@@ -275,7 +273,7 @@ export class Controller {
     app.waitingFor = choice.waitingFor;
     this.runSearch();
     this.startPolling();
-    await this.syncCompare();
+    await syncCompare(this.source);
     await this.show({ animate: false, keepCamera: this.scrub.active });
   }
 
@@ -341,12 +339,12 @@ export class Controller {
     if (signal.aborted) return;
     const untranslated = new Set(data.details.untranslated);
     this.overlay?.setMatrix(data.layers, data.heads, (l, h) => !data.has(l, h, key), (l, h) => untranslated.has(l * data.heads + h));
-    this.overlay?.setTint(this.driftTint());
+    this.overlay?.setTint(driftTint());
     this.overlay?.colorCells(metricTint);
     app.lod = matrix.lod ? { perCell: matrix.perCell, points: matrix.perCell * data.layers * data.heads, inView: 0 } : null;
     app.headInfo = null;
-    if (canvas.is3d) canvas.setMode("2d", this.matrixCamera());
-    else if (!keepCamera) canvas.moveTo(this.matrixCamera(), animate ? TRANSITION_MS : 0);
+    if (canvas.is3d) canvas.setMode("2d", this.fit(matrixCamera(this.canvas!.size)));
+    else if (!keepCamera) canvas.moveTo(this.fit(matrixCamera(this.canvas!.size)), animate ? TRANSITION_MS : 0);
     if (!keepCamera) matrix.showAll();
     const total = matrix.expected.length;
     app.loading = { active: true, done: matrix.loaded, total, label: `loading ${key} layouts` };
@@ -374,11 +372,11 @@ export class Controller {
     }
     await arrangeMatrix(this.source, data, app); // the head's cell, where the Matrix View places it
     const reuse = this.single && this.single.key === key && this.single.layer === app.layer && this.single.head === app.head && this.single.data === data;
-    const single = reuse ? this.single! : await this.headView(data, key);
+    const single = reuse ? this.single! : await headView(this.source, data, key);
     app.loading = { active: true, done: 0, total: 1, label: `loading layer ${app.layer} head ${app.head}` };
     if (app.dim === 2) {
-      if (canvas.is3d) canvas.setMode("2d", this.singleCamera());
-      else if (!keepCamera && !(reuse && !animate)) canvas.moveTo(this.singleCamera(), animate ? TRANSITION_MS : 0);
+      if (canvas.is3d) canvas.setMode("2d", this.fit(singleCamera(this.canvas!.size, this.scrub)));
+      else if (!keepCamera && !(reuse && !animate)) canvas.moveTo(this.fit(singleCamera(this.canvas!.size, this.scrub)), animate ? TRANSITION_MS : 0);
     }
     await single.load(this.settings, signal);
     if (data.details.image_grid) await loadAtlas(this.source.patchAtlasUrl(data.id));
@@ -391,10 +389,10 @@ export class Controller {
         : await loadSelection(data, app.layer, app.head, sel.row);
       selection.version++;
     }
-    await this.syncOtherSelection(single);
+    await syncOtherSelection(single);
     this.single = single;
     app.headInfo = single.details;
-    if (app.dim === 3 && (!canvas.is3d || !reuse)) canvas.setMode("3d", this.singleCamera());
+    if (app.dim === 3 && (!canvas.is3d || !reuse)) canvas.setMode("3d", this.fit(singleCamera(this.canvas!.size, this.scrub)));
     app.loading = { active: true, done: 1, total: 1, label: app.loading.label };
     this.updateLegend();
     this.updateLabels();
@@ -418,76 +416,10 @@ export class Controller {
     await tick(); // the map is drawn by the DOM: let it update before the render event
   }
 
-  /** The Single View of the head shown: alone, or beside run B's (laid over it when they share a
-   * corpus), or, for runs of different models or corpora, beside B's head that matches it best. */
-  private async headView(data: RunData, key: string): Promise<SingleView> {
-    const other = comparing.other;
-    if (!other) return new SingleView(data, app.layer, app.head, key);
-    const match = matchesOf(app.layer, app.head)[0];
-    if (match) return new CompareView(data, app.layer, app.head, key, { data: other, layer: match.layer, head: match.head, transform: null });
-    const found = comparing.comparison?.heads.some((h) => h.layer === app.layer && h.head === app.head);
-    let transform = null;
-    if (found && other.has(app.layer, app.head, key)) {
-      const alignments = await this.source.compareAlignments(data.id, other.id, key).catch(() => null);
-      transform = alignments?.heads.find((h) => h.layer === app.layer && h.head === app.head)?.other ?? null;
-    }
-    return new CompareView(data, app.layer, app.head, key, { data: other, layer: app.layer, head: app.head, transform });
-  }
-
-  /** Load B's attention for the selected sequence (compare mode, when the runs hold the same tokens). */
-  private async syncOtherSelection(single: SingleView): Promise<void> {
-    const sel = selection.current;
-    const other = single instanceof CompareView && single.linked ? single.other : null;
-    const have = comparing.selection;
-    if (!other || !sel) comparing.selection = null;
-    else if (!have || have.layer !== other.layer || have.head !== other.head || have.row !== sel.row || have.run !== other.data.id) {
-      comparing.selection = await loadSelection(other.data, other.layer, other.head, sel.row);
-    }
-  }
-
-  private async syncCompare(): Promise<void> {
-    try {
-      await syncComparison(this.source, app.runs, app.run, app.compare, app.scrub);
-    } catch (error) {
-      comparing.note = (error as Error).message;
-    }
-  }
-
-  /** Matrix cells coloured by drift, while there is a run to measure it against. */
-  private driftTint(): ((layer: number, head: number) => string | null) | null {
-    if (!comparing.comparison) return null;
-    const max = maxDrift();
-    return (layer, head) => {
-      const drift = driftOf(layer, head);
-      return drift === null ? null : driftColor(drift, max);
-    };
-  }
-
-  private matrixCamera(): Camera2D {
+  /** A camera the controller fitted (the user has not moved it since). */
+  private fit<C extends Camera2D | Camera3D>(camera: C): C {
     this.fitted = true;
-    const { width, height } = this.canvas!.size;
-    const [w, h] = gridSize();
-    const margin = MATRIX_MARGIN;
-    const zoom = Math.min(
-      zoomToFit(w, width - margin.left - margin.right),
-      zoomToFit(h, height - margin.top - margin.bottom),
-    );
-    const scale = 2 ** zoom;
-    return {
-      // centred across, the first layer just under the column headers (no empty band above)
-      target: [w / 2 - (margin.left - margin.right) / 2 / scale, (height / 2 - margin.top) / scale, 0],
-      zoom,
-    };
-  }
-
-  private singleCamera(): Camera2D | Camera3D {
-    this.fitted = true;
-    const { width, height } = this.canvas!.size;
-    const [layer, head] = this.scrub.cell(app.layer, app.head);
-    const extent = singleExtent(layer, head, app.dim, comparing.other !== null);
-    const zoom = (fill: number) => Math.min(zoomToFit(extent.width, width, fill), zoomToFit(CELL, height, fill));
-    if (app.dim === 3) return { target: extent.centre, zoom: zoom(0.85), rotationX: 18, rotationOrbit: 35 };
-    return { target: extent.centre, zoom: zoom(0.94) };
+    return camera;
   }
 
   private updateLegend(): void {
@@ -684,7 +616,7 @@ export class Controller {
         this.hovered = cell;
         this.scheduleRedraw();
       }
-      const lines = cell ? [...this.driftLines(cell), ...(atlas.metrics ? metricLines(atlas.metrics, cell.layer, cell.head, app.metric) : [])] : [];
+      const lines = cell ? [...driftLines(cell), ...(atlas.metrics ? metricLines(atlas.metrics, cell.layer, cell.head, app.metric) : [])] : [];
       app.tooltip = cell ? cellTooltip(this.data, cell, layoutKey(app.method, 2), info.x, info.y, lines) : null;
       return;
     }
@@ -715,7 +647,7 @@ export class Controller {
     const generation = this.beginRender();
     try {
       selection.current = row === null ? null : await loadSelection(this.data, app.layer, app.head, row);
-      if (this.single) await this.syncOtherSelection(this.single);
+      if (this.single) await syncOtherSelection(this.single);
       selection.version++;
     } catch (error) {
       this.fail(error);
@@ -804,20 +736,12 @@ export class Controller {
     } else if (selection.current) await this.select(null);
   }
 
-  /** Compare mode: how much the head under the pointer changed against the other run, or its best match there. */
-  private driftLines(cell: Cell): string[] {
-    const match = matchesOf(cell.layer, cell.head)[0];
-    if (match) return [`nearest head of ${comparing.against}: L${match.layer} H${match.head} (distance ${match.distance.toFixed(3)})`];
-    const drift = comparing.comparison?.heads.find((h) => h.layer === cell.layer && h.head === cell.head);
-    return drift ? [`drift ${fixed(drift.drift)} against ${comparing.against}`, `attention ${fixed(drift.attention)} · fingerprint ${fixed(drift.fingerprint)} · layout ${fixed(drift.layout)}`] : [];
-  }
-
-  /** Screen rectangles (CSS pixels, page coordinates) of every Matrix cell; for tests and exports. */
   /** World positions [x0, y0, x1, y1, ...] of the points Matrix cell (layer, head) draws, and the cell size. */
   cellPoints(layer: number, head: number): { positions: number[]; cell: number } {
     return { positions: Array.from(this.matrix?.cellPositions(layer, head) ?? []), cell: CELL };
   }
 
+  /** Screen rectangles (CSS pixels, page coordinates) of every Matrix cell; for tests and exports. */
   cells(): { layer: number; head: number; x: number; y: number; width: number; height: number }[] {
     if (!this.canvas || !this.data || app.view !== "matrix") return [];
     const rect = this.canvas.parent.getBoundingClientRect();
@@ -834,8 +758,4 @@ export class Controller {
     }
     return out;
   }
-}
-
-function fixed(value: number | null): string {
-  return value === null ? "–" : value.toFixed(3);
 }
