@@ -32,5 +32,7 @@ def test_a_freed_large_block_is_reused_inside_and_handed_back_after() -> None:
     assert _faults_of_a_fresh_block() > pages // 2  # default: every page faults in again
     with heap_kept():
         _faults_of_a_fresh_block()  # grows the heap once
-        assert _faults_of_a_fresh_block() < pages // 10
+        # the fewest of three: another thread of this process (torch's pool, a server left by an
+        # earlier test) may take the freed top of the heap between two calls, once
+        assert min(_faults_of_a_fresh_block() for _ in range(3)) < pages // 10
     assert _faults_of_a_fresh_block() > pages // 2  # afterwards it is mmapped and returned again
