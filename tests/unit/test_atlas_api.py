@@ -15,8 +15,8 @@ from attentionviz.analysis.pipeline import analyse_run, probes_of
 from attentionviz.analysis.values import load_value_layout
 from attentionviz.hosts.server import create_app
 from attentionviz.layouts import Layout
-from attentionviz.readmodel.frames import decode
 from attentionviz.store.recompute import attention_from_qk
+from tests.support.frames import frame
 from tests.support.synthetic import make_synthetic_run
 
 
@@ -33,12 +33,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def client(runs: Path) -> TestClient:
     return TestClient(create_app([runs], static_dir=None))
-
-
-def frame(client: TestClient, url: str) -> tuple[dict, dict]:
-    response = client.get(url)
-    assert response.status_code == 200, response.text
-    return decode(response.content)
 
 
 def test_the_metrics_table_has_a_row_per_head_with_the_probe_scores(client: TestClient, runs: Path) -> None:

@@ -18,6 +18,7 @@ from attentionviz.readmodel.models import TokensMeta
 from attentionviz.readmodel.registry import RunRegistry
 from attentionviz.readmodel.tables import lod_order
 from attentionviz.store.reader import Run
+from tests.support.frames import frame
 from tests.support.synthetic import add_synthetic_layout, make_synthetic_run
 
 LAYOUTS = (("tsne", 2), ("pca", 2), ("pca", 3))
@@ -43,13 +44,6 @@ def run(runs: Path) -> Run:
 @pytest.fixture(scope="module")
 def client(runs: Path) -> TestClient:
     return TestClient(create_app([runs], static_dir=None))
-
-
-def frame(client: TestClient, url: str) -> tuple[dict, dict]:
-    response = client.get(url)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"] == "application/octet-stream"
-    return decode(response.content)
 
 
 def test_api_lists_runs_of_a_folder(client: TestClient) -> None:

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from attentionviz.hosts.server import create_app
 from attentionviz.readmodel.frames import decode
 from attentionviz.store.reader import Run
+from tests.support.frames import frame as get_frame
 from tests.support.synthetic import make_synthetic_run
 
 
@@ -23,12 +24,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
 @pytest.fixture(scope="module")
 def client(run: Run) -> TestClient:
     return TestClient(create_app([run.path], static_dir=None))
-
-
-def get_frame(client: TestClient, url: str) -> tuple[dict, dict]:
-    response = client.get(url)
-    assert response.status_code == 200, response.text
-    return decode(response.content)
 
 
 def test_sequence_attention_is_the_stored_attention_exactly(client: TestClient, run: Run) -> None:

@@ -7,9 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from attentionviz.hosts.server import create_app
-from attentionviz.readmodel.frames import decode
 from attentionviz.readmodel.tables import lod_order
 from attentionviz.store.reader import Run
+from tests.support.frames import frame
 from tests.support.synthetic import make_synthetic_run
 
 
@@ -22,12 +22,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
 @pytest.fixture(scope="module")
 def client(run: Run) -> TestClient:
     return TestClient(create_app([run.path.parent], static_dir=None))
-
-
-def frame(client: TestClient, url: str) -> tuple[dict, dict]:
-    response = client.get(url)
-    assert response.status_code == 200, response.text
-    return decode(response.content)
 
 
 def close(got: np.ndarray, stored: np.ndarray, whole: np.ndarray) -> bool:
