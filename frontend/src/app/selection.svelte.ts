@@ -142,10 +142,17 @@ export function edited(sel: Selection, edits: SelectionEdits, aggregate = false)
  * Lines to draw: every query not toggled off (only the hovered one while hovering a query, only
  * lines into the hovered key while hovering a key), to its keys at or above the threshold; `k`
  * keeps each query's heaviest k (the scatterplot), null keeps all (the Sentence View); `queries`:
- * only those query rows [first, last) (the rows a long sequence's Sentence View draws).
+ * only those query rows [first, last) (the rows a long sequence's Sentence View draws); `weights`:
+ * the matrix's display weights, when the caller already has them.
  */
-export function linesOf(matrix: Float32Array, n: number, edits: SelectionEdits, k: number | null, queries: [number, number] = [0, n]): Line[] {
-  const weights = displayWeights(matrix, edits.log, edits.perRow ? n : null);
+export function linesOf(
+  matrix: Float32Array,
+  n: number,
+  edits: SelectionEdits,
+  k: number | null,
+  queries: [number, number] = [0, n],
+  weights: Float32Array = displayWeights(matrix, edits.log, edits.perRow ? n : null),
+): Line[] {
   const off = new Set(edits.off);
   const lines: Line[] = [];
   for (let i = queries[0]; i < Math.min(n, queries[1]); i++) {
